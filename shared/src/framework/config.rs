@@ -1,0 +1,148 @@
+//! The framework's settings, read once from the environment at start-up.
+
+use std::time::Duration;
+
+use super::function::SignatureType;
+
+/// Cloud Run sends SIGTERM and kills the instance 10 s later; leave room to exit cleanly.
+const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `PORT`, default 8080.
+    pub port: u16,
+    /// `FUNCTION_TARGET`: which registered function to serve.
+    pub target: Option<String>,
+    /// `FUNCTION_SIGNATURE_TYPE`: `http` or `cloudevent`.
+    pub signature_type: Option<SignatureType>,
+    pub server: ServerOptions,
+    /// `K_SERVICE` and `K_REVISION`, set by Cloud Run.
+    pub service: Option<String>,
+    pub revision: Option<String>,
+}
+
+/// How the server treats connections and bodies; tests build it directly.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// `MAX_REQUEST_BODY_BYTES`, default 32 MiB: a larger body gets 413.
+    pub max_body_bytes: usize,
+    /// `HEADER_READ_TIMEOUT_SECS`, default 10: a client that has not sent its headers by then
+    /// is disconnected.
+    pub header_read_timeout: Duration,
+    /// `SHUTDOWN_GRACE_SECS`, default 8: how long in-flight requests may run after SIGTERM.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let set = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let number = |name: &str| -> Result<Option<u64>, String> {
+            set(name)
+                .map(|v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .map_err(|_| format!("{name} must be a whole number, not {v:?}"))
+                })
+                .transpose()
+        };
+        let defaults = ServerOptions::default();
+        let port = match set("PORT") {
+            None => 8080,
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| format!("PORT must be a port number (0-65535), not {v:?}"))?,
+        };
+        Ok(Self {
+            port,
+            target: set("FUNCTION_TARGET"),
+            signature_type: set("FUNCTION_SIGNATURE_TYPE")
+                .map(|v| v.trim().parse())
+                .transpose()?,
+            server: ServerOptions {
+                max_body_bytes: number("MAX_REQUEST_BODY_BYTES")?
+                    .map_or(defaults.max_body_bytes, |n| n as usize),
+                header_read_timeout: number("HEADER_READ_TIMEOUT_SECS")?
+                    .map_or(defaults.header_read_timeout, Duration::from_secs),
+                shutdown_grace: number("SHUTDOWN_GRACE_SECS")?
+                    .map_or(defaults.shutdown_grace, Duration::from_secs),
+            },
+            service: set("K_SERVICE"),
+            revision: set("K_REVISION"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, String> {
+        Config::from_lookup(|name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.port, 8080);
+        assert_eq!(c.target, None);
+        assert_eq!(c.signature_type, None);
+        assert_eq!(c.server.max_body_bytes, 32 * 1024 * 1024);
+        assert_eq!(c.server.shutdown_grace, Duration::from_secs(8));
+    }
+
+    #[test]
+    fn reads_every_setting() {
+        let c = config(&[
+            ("PORT", "9090"),
+            ("FUNCTION_TARGET", "ingest"),
+            ("FUNCTION_SIGNATURE_TYPE", "cloudevent"),
+            ("MAX_REQUEST_BODY_BYTES", "1024"),
+            ("K_SERVICE", "svc"),
+            ("K_REVISION", "svc-001"),
+        ])
+        .unwrap();
+        assert_eq!(c.port, 9090);
+        assert_eq!(c.target.as_deref(), Some("ingest"));
+        assert_eq!(c.signature_type, Some(SignatureType::CloudEvent));
+        assert_eq!(c.server.max_body_bytes, 1024);
+        assert_eq!(c.service.as_deref(), Some("svc"));
+        assert_eq!(c.revision.as_deref(), Some("svc-001"));
+    }
+
+    #[test]
+    fn rejects_bad_values_with_the_variable_name() {
+        assert!(config(&[("PORT", "eighty")]).unwrap_err().contains("PORT"));
+        assert!(config(&[("PORT", "70000")]).unwrap_err().contains("PORT"));
+        let e = config(&[("FUNCTION_SIGNATURE_TYPE", "event")]).unwrap_err();
+        assert!(
+            e.contains("FUNCTION_SIGNATURE_TYPE") && e.contains("event"),
+            "{e}"
+        );
+        assert!(config(&[("MAX_REQUEST_BODY_BYTES", "-1")])
+            .unwrap_err()
+            .contains("MAX_REQUEST_BODY_BYTES"));
+    }
+}

@@ -1,0 +1,127 @@
+//! The one error type of the framework and its one mapping to an HTTP response.
+//!
+//! A handler says what the platform should do with a failed request by the variant it
+//! returns: Pub/Sub and Eventarc redeliver on 5xx (and on 429), and stop on 2xx and 4xx.
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+
+use super::body::{full, Body};
+
+/// Why a request did not succeed, and so what the caller should do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FunctionError {
+    /// The request is wrong and retrying will not help (400). The message is shown to the caller.
+    BadRequest(String),
+    /// Nothing is served at this path (404).
+    NotFound(String),
+    /// The method is not served here (405); `allow` lists those that are.
+    MethodNotAllowed { allow: &'static str },
+    /// The body is larger than the configured limit (413).
+    PayloadTooLarge { limit: usize },
+    /// A dependency is down or overloaded: retry later (503 with `Retry-After`).
+    /// The reason is logged, never shown.
+    Unavailable {
+        reason: String,
+        retry_after_secs: u32,
+    },
+    /// The input can never succeed and was recorded elsewhere: acknowledge it (200) so it is not
+    /// redelivered. The reason is logged at ERROR and returned.
+    Discarded { reason: String },
+    /// A bug or an unexpected failure (500, `X-Google-Status: error`). Logged, never shown.
+    Internal(String),
+}
+
+impl FunctionError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Discarded { .. } => StatusCode::OK,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The text the caller may see: input problems are explained, internal ones are not.
+    fn public_message(&self) -> String {
+        match self {
+            Self::BadRequest(m) | Self::NotFound(m) => m.clone(),
+            Self::MethodNotAllowed { allow } => format!("method not allowed; use {allow}"),
+            Self::PayloadTooLarge { limit } => format!("request body is larger than {limit} bytes"),
+            Self::Unavailable { .. } => "temporarily unavailable; retry later".into(),
+            Self::Discarded { reason } => reason.clone(),
+            Self::Internal(_) => "internal error".into(),
+        }
+    }
+
+    /// Logs what the operator needs to know, at the level the failure deserves.
+    pub(crate) fn log(&self) {
+        match self {
+            Self::Internal(m) => log::error!("function failed: {m}"),
+            Self::Unavailable { reason, .. } => {
+                log::warn!("unavailable, asking for a retry: {reason}")
+            }
+            Self::Discarded { reason } => {
+                log::error!("discarded a message that can never succeed: {reason}")
+            }
+            Self::BadRequest(m) => log::info!("bad request: {m}"),
+            Self::PayloadTooLarge { limit } => {
+                log::info!("request body over the {limit}-byte limit")
+            }
+            Self::NotFound(_) | Self::MethodNotAllowed { .. } => {}
+        }
+    }
+
+    /// The response the platform sees: a short JSON body and the headers the status calls for.
+    pub fn into_response(self) -> Response<Body> {
+        let status = self.status();
+        let body = match &self {
+            Self::Discarded { reason } => {
+                serde_json::json!({ "status": "discarded", "reason": reason })
+            }
+            other => serde_json::json!({ "error": other.public_message() }),
+        };
+        let mut response = Response::new(full(Bytes::from(body.to_string())));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        match &self {
+            Self::MethodNotAllowed { allow } => {
+                headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            Self::Unavailable {
+                retry_after_secs, ..
+            } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            Self::Internal(_) => {
+                headers.insert(GOOGLE_STATUS, HeaderValue::from_static("error"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// The header the Functions Framework uses to tell the platform a function failed or crashed.
+pub(crate) const GOOGLE_STATUS: &str = "x-google-status";
+
+impl fmt::Display for FunctionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unavailable { reason, .. } => write!(f, "unavailable: {reason}"),
+            Self::Internal(m) => write!(f, "internal error: {m}"),
+            other => write!(f, "{} ({})", other.public_message(), other.status()),
+        }
+    }
+}
+
+impl std::error::Error for FunctionError {}

@@ -1,0 +1,63 @@
+//! Turns a delivery into a CloudEvent, whatever form it came in: binary or structured
+//! CloudEvents (decoded by the CloudEvents SDK), legacy Cloud Functions events, or raw Pub/Sub
+//! push bodies.
+
+mod legacy;
+mod push;
+
+use cloudevents::{binding::http::to_event, Event};
+use http::{header, HeaderMap};
+use serde_json::{Map, Value};
+
+use super::error::FunctionError;
+
+const SPEC_VERSION_HEADER: &str = "ce-specversion";
+
+/// Decodes one request into the event it carries. `path` is the request path, which for a
+/// Pub/Sub push names the topic.
+pub fn decode(headers: &HeaderMap, path: &str, body: Vec<u8>) -> Result<Event, FunctionError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if content_type.starts_with("application/cloudevents-batch+json") {
+        return Err(bad(
+            "batched CloudEvents are not supported; send one event per request",
+        ));
+    }
+    if content_type.starts_with("application/cloudevents+json") {
+        return sdk_decode(headers, body, "structured-mode CloudEvent");
+    }
+    if headers.contains_key(SPEC_VERSION_HEADER) {
+        return sdk_decode(headers, body, "binary-mode CloudEvent");
+    }
+    let object = parse_object(&body)?;
+    if legacy::is_legacy(&object) {
+        legacy::to_cloudevent(object)
+    } else if push::is_push(&object) {
+        push::to_cloudevent(object, path)
+    } else {
+        Err(bad(
+            "not a CloudEvent: expected ce-* headers, a structured CloudEvent \
+             (application/cloudevents+json), a legacy event or a Pub/Sub push body",
+        ))
+    }
+}
+
+fn sdk_decode(headers: &HeaderMap, body: Vec<u8>, form: &str) -> Result<Event, FunctionError> {
+    to_event(headers, body).map_err(|e| bad(format!("invalid {form}: {e}")))
+}
+
+fn parse_object(body: &[u8]) -> Result<Map<String, Value>, FunctionError> {
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(bad("the body must be a JSON object")),
+        Err(e) => Err(bad(format!("the body is not valid JSON: {e}"))),
+    }
+}
+
+fn bad(message: impl Into<String>) -> FunctionError {
+    FunctionError::BadRequest(message.into())
+}

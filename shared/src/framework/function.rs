@@ -1,0 +1,145 @@
+//! What a user registers: an HTTP function or a CloudEvent function, by name.
+
+use std::{fmt, future::Future, str::FromStr, sync::Arc};
+
+use bytes::Bytes;
+use cloudevents::Event;
+use futures_util::future::BoxFuture;
+use http::{Request, Response};
+
+use super::{body::Body, error::FunctionError};
+
+pub type HttpResult = Result<Response<Body>, FunctionError>;
+pub type EventResult = Result<(), FunctionError>;
+
+type HttpHandler = dyn Fn(Request<Bytes>) -> BoxFuture<'static, HttpResult> + Send + Sync;
+type EventHandler = dyn Fn(Event) -> BoxFuture<'static, EventResult> + Send + Sync;
+
+/// A function the framework can serve. Cheap to clone.
+#[derive(Clone)]
+pub enum Function {
+    /// Gets the request as sent (method, path, query, headers, whole body).
+    Http(Arc<HttpHandler>),
+    /// Gets each delivery decoded into a CloudEvent, whatever form it arrived in.
+    CloudEvent(Arc<EventHandler>),
+}
+
+impl Function {
+    pub fn http<F, Fut>(handler: F) -> Self
+    where
+        F: Fn(Request<Bytes>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HttpResult> + Send + 'static,
+    {
+        Self::Http(Arc::new(move |request| Box::pin(handler(request))))
+    }
+
+    pub fn cloudevent<F, Fut>(handler: F) -> Self
+    where
+        F: Fn(Event) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = EventResult> + Send + 'static,
+    {
+        Self::CloudEvent(Arc::new(move |event| Box::pin(handler(event))))
+    }
+
+    pub fn signature_type(&self) -> SignatureType {
+        match self {
+            Self::Http(_) => SignatureType::Http,
+            Self::CloudEvent(_) => SignatureType::CloudEvent,
+        }
+    }
+}
+
+/// `FUNCTION_SIGNATURE_TYPE`: how requests reach the function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureType {
+    Http,
+    CloudEvent,
+}
+
+impl FromStr for SignatureType {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "http" => Ok(Self::Http),
+            "cloudevent" => Ok(Self::CloudEvent),
+            other => Err(format!(
+                "FUNCTION_SIGNATURE_TYPE is {other:?}; this framework serves \"http\" and \"cloudevent\""
+            )),
+        }
+    }
+}
+
+impl fmt::Display for SignatureType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Http => "http",
+            Self::CloudEvent => "cloudevent",
+        })
+    }
+}
+
+/// The functions a binary offers; `FUNCTION_TARGET` and `FUNCTION_SIGNATURE_TYPE` pick one.
+#[derive(Default, Clone)]
+pub struct Functions {
+    entries: Vec<(String, Function)>,
+}
+
+impl Functions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn register(mut self, name: &str, function: Function) -> Self {
+        self.entries.push((name.to_owned(), function));
+        self
+    }
+
+    pub fn http<F, Fut>(self, name: &str, handler: F) -> Self
+    where
+        F: Fn(Request<Bytes>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HttpResult> + Send + 'static,
+    {
+        self.register(name, Function::http(handler))
+    }
+
+    pub fn cloudevent<F, Fut>(self, name: &str, handler: F) -> Self
+    where
+        F: Fn(Event) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = EventResult> + Send + 'static,
+    {
+        self.register(name, Function::cloudevent(handler))
+    }
+
+    /// The one function that fits the target and signature type, or why none does.
+    pub fn select(
+        &self,
+        target: Option<&str>,
+        signature_type: Option<SignatureType>,
+    ) -> Result<(String, Function), String> {
+        let names = || {
+            let listed: Vec<String> = self
+                .entries
+                .iter()
+                .map(|(name, f)| format!("{name} ({})", f.signature_type()))
+                .collect();
+            listed.join(", ")
+        };
+        let mut candidates = self.entries.iter().filter(|(name, function)| {
+            target.is_none_or(|t| t == name)
+                && signature_type.is_none_or(|s| s == function.signature_type())
+        });
+        match (candidates.next(), candidates.next()) {
+            (Some((name, function)), None) => Ok((name.clone(), function.clone())),
+            (None, _) => Err(match (target, signature_type) {
+                (Some(t), Some(s)) => {
+                    format!("no {s} function named {t:?}; this binary has: {}", names())
+                }
+                (Some(t), None) => format!("no function named {t:?}; this binary has: {}", names()),
+                (None, Some(s)) => format!("no {s} function; this binary has: {}", names()),
+                (None, None) => "this binary registers no function".to_owned(),
+            }),
+            (Some(_), Some(_)) => Err(format!("set FUNCTION_TARGET to pick one of: {}", names())),
+        }
+    }
+}

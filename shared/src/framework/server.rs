@@ -1,0 +1,91 @@
+//! The accept loop: many connections at once, a header-read timeout, and a graceful stop.
+
+use std::{convert::Infallible, future::Future, sync::Arc, time::Duration};
+
+use hyper::service::service_fn;
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::{conn::auto, graceful::GracefulShutdown},
+};
+use tokio::net::TcpListener;
+
+use super::{config::ServerOptions, dispatch, function::Function};
+
+/// Serves `function` on `listener` until `shutdown` completes, then stops accepting and gives
+/// in-flight requests up to `options.shutdown_grace` to finish.
+pub async fn serve(
+    listener: TcpListener,
+    function: Function,
+    options: ServerOptions,
+    shutdown: impl Future<Output = ()>,
+) {
+    let options = Arc::new(options);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors, usually: back off instead of spinning.
+                        log::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let (function, options) = (function.clone(), options.clone());
+                let service = service_fn(move |request| {
+                    let (function, options) = (function.clone(), options.clone());
+                    async move { Ok::<_, Infallible>(dispatch::respond(request, function, options).await) }
+                });
+                let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        log::debug!("connection closed with an error: {e}");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+
+    drop(listener);
+    log::info!(
+        "shutting down: waiting up to {} s for in-flight requests",
+        options.shutdown_grace.as_secs_f32()
+    );
+    tokio::select! {
+        () = graceful.shutdown() => log::info!("all in-flight requests finished"),
+        () = tokio::time::sleep(options.shutdown_grace) => {
+            log::warn!("shutdown grace period over with requests still running");
+        }
+    }
+}
+
+/// Completes on SIGTERM (what Cloud Run sends) or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                log::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => log::info!("received SIGINT"),
+        () = terminate => log::info!("received SIGTERM"),
+    }
+}

@@ -1,0 +1,223 @@
+//! The typed payload of `google.cloud.pubsub.topic.v1.messagePublished` CloudEvents.
+//!
+//! Eventarc sends some fields twice, camelCase and snake_case; both spellings are accepted,
+//! alone or together.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use cloudevents::{event::Data, AttributesReader, Event};
+use serde::{Deserialize, Deserializer};
+
+/// The CloudEvent type Eventarc uses for a published Pub/Sub message.
+pub const MESSAGE_PUBLISHED: &str = "google.cloud.pubsub.topic.v1.messagePublished";
+
+/// A Pub/Sub message as delivered, its data decoded from base64.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct MessagePublishedData {
+    pub message: PubsubMessage,
+    #[serde(default)]
+    pub subscription: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "WireMessage")]
+pub struct PubsubMessage {
+    pub data: Vec<u8>,
+    pub attributes: BTreeMap<String, String>,
+    pub message_id: String,
+    pub publish_time: Option<DateTime<Utc>>,
+    pub ordering_key: Option<String>,
+    pub delivery_attempt: Option<u32>,
+}
+
+/// Why an event's data is not a Pub/Sub message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayloadError {
+    /// The event is of another type.
+    WrongType(String),
+    /// The event carries no data.
+    Missing,
+    /// The data is not the JSON shape of a Pub/Sub message (the reason says where).
+    Malformed(String),
+}
+
+impl std::fmt::Display for PayloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::WrongType(t) => write!(f, "event type {t:?} is not {MESSAGE_PUBLISHED}"),
+            Self::Missing => f.write_str("the event has no data"),
+            Self::Malformed(why) => write!(f, "the event data is not a Pub/Sub message: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for PayloadError {}
+
+impl MessagePublishedData {
+    /// Reads the message out of a `messagePublished` event.
+    pub fn from_event(event: &Event) -> Result<Self, PayloadError> {
+        if event.ty() != MESSAGE_PUBLISHED {
+            return Err(PayloadError::WrongType(event.ty().to_owned()));
+        }
+        let parsed = match event.data() {
+            None => return Err(PayloadError::Missing),
+            Some(Data::Json(value)) => Self::deserialize(value),
+            Some(Data::Binary(bytes)) => serde_json::from_slice(bytes),
+            Some(Data::String(text)) => serde_json::from_str(text),
+        };
+        let mut data: Self = parsed.map_err(|e| PayloadError::Malformed(e.to_string()))?;
+        data.message.delivery_attempt = data
+            .message
+            .delivery_attempt
+            .or(event_delivery_attempt(event));
+        Ok(data)
+    }
+}
+
+/// Push deliveries put `deliveryAttempt` beside the message, not in it.
+fn event_delivery_attempt(event: &Event) -> Option<u32> {
+    let value: serde_json::Value = match event.data()? {
+        Data::Json(value) => value.clone(),
+        Data::Binary(bytes) => serde_json::from_slice(bytes).ok()?,
+        Data::String(text) => serde_json::from_str(text).ok()?,
+    };
+    let attempt = value
+        .get("deliveryAttempt")
+        .or_else(|| value.get("delivery_attempt"))?;
+    attempt.as_u64().and_then(|n| u32::try_from(n).ok())
+}
+
+/// The message as it is on the wire, both spellings side by side.
+#[derive(Deserialize)]
+struct WireMessage {
+    #[serde(default)]
+    data: Option<Base64Data>,
+    #[serde(default)]
+    attributes: Option<BTreeMap<String, String>>,
+    #[serde(default, rename = "messageId")]
+    message_id: Option<String>,
+    #[serde(default, rename = "message_id")]
+    message_id_snake: Option<String>,
+    #[serde(default, rename = "publishTime")]
+    publish_time: Option<DateTime<Utc>>,
+    #[serde(default, rename = "publish_time")]
+    publish_time_snake: Option<DateTime<Utc>>,
+    #[serde(default, rename = "orderingKey")]
+    ordering_key: Option<String>,
+    #[serde(default, rename = "ordering_key")]
+    ordering_key_snake: Option<String>,
+    #[serde(default, rename = "deliveryAttempt")]
+    delivery_attempt: Option<u32>,
+    #[serde(default, rename = "delivery_attempt")]
+    delivery_attempt_snake: Option<u32>,
+}
+
+impl TryFrom<WireMessage> for PubsubMessage {
+    type Error = String;
+
+    fn try_from(wire: WireMessage) -> Result<Self, Self::Error> {
+        Ok(Self {
+            data: wire.data.map(|d| d.0).unwrap_or_default(),
+            attributes: wire.attributes.unwrap_or_default(),
+            message_id: wire
+                .message_id
+                .or(wire.message_id_snake)
+                .ok_or("message.messageId is missing")?,
+            publish_time: wire.publish_time.or(wire.publish_time_snake),
+            ordering_key: wire
+                .ordering_key
+                .or(wire.ordering_key_snake)
+                .filter(|k| !k.is_empty()),
+            delivery_attempt: wire.delivery_attempt.or(wire.delivery_attempt_snake),
+        })
+    }
+}
+
+/// Bytes carried as standard base64 text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Base64Data(pub Vec<u8>);
+
+impl<'de> Deserialize<'de> for Base64Data {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map(Base64Data)
+            .map_err(|e| serde::de::Error::custom(format!("message.data is not base64: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloudevents::{EventBuilder, EventBuilderV10};
+    use serde_json::json;
+
+    fn event(data: serde_json::Value) -> Event {
+        EventBuilderV10::new()
+            .id("1")
+            .source("//pubsub.googleapis.com/projects/p/topics/t")
+            .ty(MESSAGE_PUBLISHED)
+            .data("application/json", data)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn decodes_eventarc_payload_with_both_spellings() {
+        let e = event(json!({
+            "message": {
+                "data": "aGVsbG8=",
+                "attributes": {"k": "v"},
+                "messageId": "42", "message_id": "42",
+                "publishTime": "2024-01-02T03:04:05.678Z", "publish_time": "2024-01-02T03:04:05.678Z",
+                "orderingKey": "o"
+            },
+            "subscription": "projects/p/subscriptions/s"
+        }));
+        let d = MessagePublishedData::from_event(&e).unwrap();
+        assert_eq!(d.message.data, b"hello");
+        assert_eq!(d.message.attributes["k"], "v");
+        assert_eq!(d.message.message_id, "42");
+        assert_eq!(
+            d.message.publish_time.unwrap().to_rfc3339(),
+            "2024-01-02T03:04:05.678+00:00"
+        );
+        assert_eq!(d.message.ordering_key.as_deref(), Some("o"));
+        assert_eq!(
+            d.subscription.as_deref(),
+            Some("projects/p/subscriptions/s")
+        );
+    }
+
+    #[test]
+    fn decodes_snake_case_only_and_delivery_attempt_beside_the_message() {
+        let e = event(json!({"message": {"message_id": "7", "data": ""}, "deliveryAttempt": 3}));
+        let d = MessagePublishedData::from_event(&e).unwrap();
+        assert_eq!(d.message.message_id, "7");
+        assert!(d.message.data.is_empty());
+        assert_eq!(d.message.delivery_attempt, Some(3));
+    }
+
+    #[test]
+    fn explains_what_is_wrong() {
+        let not_base64 = event(json!({"message": {"messageId": "1", "data": "%%%"}}));
+        let e = MessagePublishedData::from_event(&not_base64).unwrap_err();
+        assert!(e.to_string().contains("not base64"), "{e}");
+        let no_id = event(json!({"message": {"data": "aGk="}}));
+        let e = MessagePublishedData::from_event(&no_id).unwrap_err();
+        assert!(e.to_string().contains("messageId"), "{e}");
+        let other = EventBuilderV10::new()
+            .id("1")
+            .source("s")
+            .ty("other")
+            .build()
+            .unwrap();
+        assert_eq!(
+            MessagePublishedData::from_event(&other),
+            Err(PayloadError::WrongType("other".into()))
+        );
+    }
+}
