@@ -1,0 +1,163 @@
+//! Connection-level behaviour: concurrency, body limit, header-read timeout, graceful stop.
+
+mod support;
+
+use std::{sync::Arc, time::Duration};
+
+use http::{Method, Response, StatusCode};
+use shared::framework::{body::full, Function, ServerOptions};
+use support::TestServer;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    sync::{Barrier, Notify},
+};
+
+#[tokio::test]
+async fn serves_many_requests_at_once() {
+    // Each request waits until all of them are in flight: this only completes if the server
+    // runs them concurrently.
+    const AT_ONCE: usize = 64;
+    let barrier = Arc::new(Barrier::new(AT_ONCE));
+    let server = Arc::new(
+        TestServer::start(Function::http(move |_| {
+            let barrier = barrier.clone();
+            async move {
+                barrier.wait().await;
+                Ok(Response::new(full("done")))
+            }
+        }))
+        .await,
+    );
+    let requests: Vec<_> = (0..AT_ONCE)
+        .map(|_| {
+            let server = server.clone();
+            tokio::spawn(async move { server.send(Method::GET, "/", &[], "").await.status })
+        })
+        .collect();
+    for request in requests {
+        assert_eq!(request.await.unwrap(), StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_gets_413() {
+    let options = ServerOptions {
+        max_body_bytes: 1024,
+        ..ServerOptions::default()
+    };
+    let server = TestServer::start_with(
+        Function::http(|request| async move {
+            Ok(Response::new(full(request.body().len().to_string())))
+        }),
+        options,
+    )
+    .await;
+    let at_limit = server.send(Method::POST, "/", &[], vec![b'x'; 1024]).await;
+    assert_eq!(at_limit.status, StatusCode::OK);
+    assert_eq!(at_limit.body, "1024");
+    let over = server.send(Method::POST, "/", &[], vec![b'x'; 1025]).await;
+    assert_eq!(over.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(over.json()["error"].as_str().unwrap().contains("1024"));
+
+    // A chunked body declares no length: it is cut off while being read.
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let chunk = "x".repeat(800);
+    let request = format!(
+        "POST / HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n320\r\n{chunk}\r\n320\r\n{chunk}\r\n0\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = vec![0; 1024];
+    let n = stream.read(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    let options = ServerOptions {
+        header_read_timeout: Duration::from_secs(1),
+        ..ServerOptions::default()
+    };
+    let server = TestServer::start_with(
+        Function::http(|_| async { Ok(Response::new(full("ok"))) }),
+        options,
+    )
+    .await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nhost: slow\r\n")
+        .await
+        .unwrap();
+    let mut buffer = [0u8; 256];
+    // The server closes the connection (possibly after a 408) well before this generous bound.
+    let read = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut all = Vec::new();
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break all,
+                Ok(n) => all.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await
+    .expect("the server kept a half-sent request open");
+    let text = String::from_utf8_lossy(&read);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish_and_refuses_new_ones() {
+    let started = Arc::new(Notify::new());
+    let release = Arc::new(Notify::new());
+    let (s, r) = (started.clone(), release.clone());
+    let mut server = TestServer::start(Function::http(move |_| {
+        let (started, release) = (s.clone(), r.clone());
+        async move {
+            started.notify_one();
+            release.notified().await;
+            Ok(Response::new(full("finished")))
+        }
+    }))
+    .await;
+    let addr = server.addr;
+    let url = server.url("/");
+    let in_flight = tokio::spawn(async move {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Full<bytes::Bytes>>();
+        let response = client.get(url.parse().unwrap()).await.unwrap();
+        let status = response.status();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        (status, body)
+    });
+    started.notified().await;
+    server.begin_stop();
+    // Give the accept loop a moment to see the stop, then check it no longer accepts.
+    let refused = async {
+        for _ in 0..100 {
+            if TcpStream::connect(addr).await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    };
+    assert!(
+        refused.await,
+        "still accepting connections after the stop signal"
+    );
+    release.notify_one();
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "finished");
+    server.finished().await;
+}
