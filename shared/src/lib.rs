@@ -5,6 +5,10 @@
 //! The framework knows nothing of PostgreSQL and the database layer nothing of HTTP; the
 //! functions join the two.
 
+pub mod db;
 pub mod framework;
 pub mod logging;
 pub mod pubsub;
+mod status;
+#[cfg(feature = "test-support")]
+pub mod testing;

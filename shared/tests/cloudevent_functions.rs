@@ -2,14 +2,12 @@
 //! same CloudEvent. Vectors follow the Functions Framework README and the legacy-event
 //! mapping (functions-framework-conformance, docs/mapping.md).
 
-mod support;
-
 use base64::Engine;
 use cloudevents::{event::Data, AttributesReader, Event};
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
+use shared::testing::{Reply, TestServer};
 use shared::{framework::Function, pubsub::MessagePublishedData};
-use support::{Reply, TestServer};
 use tokio::sync::mpsc;
 
 const TIME: &str = "2024-05-06T07:08:09.123Z";

@@ -1,7 +1,5 @@
 //! The HTTP side of the Functions Framework contract, over real HTTP.
 
-mod support;
-
 use std::sync::{
     atomic::{AtomicUsize, Ordering},
     Arc,
@@ -9,7 +7,7 @@ use std::sync::{
 
 use http::{Method, Response, StatusCode};
 use shared::framework::{body::full, Function, FunctionError};
-use support::TestServer;
+use shared::testing::TestServer;
 
 /// Answers with everything it was given, so a test can see the request arrived unmodified.
 fn echo() -> Function {

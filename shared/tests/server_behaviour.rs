@@ -1,12 +1,10 @@
 //! Connection-level behaviour: concurrency, body limit, header-read timeout, graceful stop.
 
-mod support;
-
 use std::{sync::Arc, time::Duration};
 
 use http::{Method, Response, StatusCode};
 use shared::framework::{body::full, Function, ServerOptions};
-use support::TestServer;
+use shared::testing::TestServer;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,

@@ -1,13 +1,12 @@
-//! Starts the framework in-process on an ephemeral port and talks to it over real HTTP.
-#![allow(dead_code)]
+//! Starts a function in-process on an ephemeral port and talks to it over real HTTP.
 
 use std::{net::SocketAddr, time::Duration};
 
+use crate::framework::{serve, Function, ServerOptions};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
-use shared::framework::{serve, Function, ServerOptions};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 pub struct TestServer {

@@ -1,0 +1,17 @@
+use std::process::ExitCode;
+
+use shared::{db::Database, framework::Functions};
+
+fn main() -> ExitCode {
+    shared::logging::init();
+    let database = match Database::from_env() {
+        Ok(database) => database,
+        Err(e) => {
+            log::error!("database settings: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    Functions::new()
+        .register("ingest", ingest::function(database))
+        .run()
+}

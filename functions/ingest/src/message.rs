@@ -1,0 +1,189 @@
+//! The user a message carries: UTF-8 JSON `{"email": ..., "name": ..., "user_id": 7}`, with
+//! `user_id` optional and unknown fields ignored, checked against the rules below.
+
+use serde_json::Value;
+
+const MAX_CHARS: usize = 255;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserMessage {
+    pub user_id: Option<i32>,
+    pub email: String,
+    pub name: String,
+}
+
+/// Parses and validates message data; the error says exactly what is wrong.
+pub fn parse_user(data: &[u8]) -> Result<UserMessage, String> {
+    let text = std::str::from_utf8(data).map_err(|e| format!("message data is not UTF-8: {e}"))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| format!("message data is not JSON: {e}"))?;
+    let Value::Object(fields) = value else {
+        return Err("message data must be a JSON object".into());
+    };
+    let text_field = |name: &str| match fields.get(name) {
+        None | Some(Value::Null) => Err(format!("{name} is missing")),
+        Some(Value::String(s)) => Ok(s.as_str()),
+        Some(_) => Err(format!("{name} must be a string")),
+    };
+    Ok(UserMessage {
+        user_id: user_id(fields.get("user_id"))?,
+        email: email(text_field("email")?)?,
+        name: name(text_field("name")?)?,
+    })
+}
+
+fn user_id(value: Option<&Value>) -> Result<Option<i32>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .map(Some)
+            .ok_or_else(|| format!("user_id must be a positive 32-bit integer, not {n}")),
+        Some(_) => Err("user_id must be a positive 32-bit integer".into()),
+    }
+}
+
+fn email(email: &str) -> Result<String, String> {
+    if email.chars().count() > MAX_CHARS {
+        return Err(format!("email is longer than {MAX_CHARS} characters"));
+    }
+    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("email must not contain whitespace or control characters".into());
+    }
+    match email.split_once('@') {
+        Some((local, domain))
+            if !local.is_empty() && !domain.is_empty() && !domain.contains('@') =>
+        {
+            Ok(email.to_owned())
+        }
+        _ => Err(format!(
+            "email {email:?} must have exactly one @ with text on both sides"
+        )),
+    }
+}
+
+fn name(name: &str) -> Result<String, String> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() {
+        return Err("name is empty".into());
+    }
+    if trimmed.chars().count() > MAX_CHARS {
+        return Err(format!("name is longer than {MAX_CHARS} characters"));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err("name must not contain control characters".into());
+    }
+    Ok(trimmed.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(json: &str) -> Result<UserMessage, String> {
+        parse_user(json.as_bytes())
+    }
+
+    #[test]
+    fn accepts_valid_messages() {
+        let cases: &[(&str, Option<i32>, &str, &str)] = &[
+            (
+                r#"{"user_id": 7, "email": "linda.williams@example.com", "name": "Linda Williams"}"#,
+                Some(7),
+                "linda.williams@example.com",
+                "Linda Williams",
+            ),
+            (r#"{"email": "a@b", "name": "A"}"#, None, "a@b", "A"),
+            (
+                r#"{"user_id": null, "email": "a@b", "name": "  Padded  "}"#,
+                None,
+                "a@b",
+                "Padded",
+            ),
+            (
+                r#"{"user_id": 2147483647, "email": "a@b", "name": "Max", "extra": [1]}"#,
+                Some(i32::MAX),
+                "a@b",
+                "Max",
+            ),
+            (
+                r#"{"user_id": 1, "email": "ü@例え.jp", "name": "Zoë 李"}"#,
+                Some(1),
+                "ü@例え.jp",
+                "Zoë 李",
+            ),
+        ];
+        for (json, id, email, name) in cases {
+            let parsed = user(json).unwrap_or_else(|e| panic!("{json}: {e}"));
+            assert_eq!(
+                parsed,
+                UserMessage {
+                    user_id: *id,
+                    email: email.to_string(),
+                    name: name.to_string()
+                },
+                "{json}"
+            );
+        }
+        let longest = format!(
+            r#"{{"email": "{}@b", "name": "{}"}}"#,
+            "a".repeat(253),
+            "n".repeat(255)
+        );
+        assert!(user(&longest).is_ok());
+    }
+
+    #[test]
+    fn rejects_invalid_messages_with_a_specific_reason() {
+        let long_email = format!(r#"{{"email": "{}@b", "name": "n"}}"#, "a".repeat(254));
+        let long_name = format!(r#"{{"email": "a@b", "name": "{}"}}"#, "n".repeat(256));
+        let cases: Vec<(&[u8], &str)> = vec![
+            (b"\xff\xfe", "not UTF-8"),
+            (b"{not json", "not JSON"),
+            (b"[1, 2]", "JSON object"),
+            (br#"{"name": "n"}"#, "email is missing"),
+            (br#"{"email": 5, "name": "n"}"#, "email must be a string"),
+            (br#"{"email": "a@b"}"#, "name is missing"),
+            (br#"{"email": "ab", "name": "n"}"#, "exactly one @"),
+            (br#"{"email": "a@b@c", "name": "n"}"#, "exactly one @"),
+            (br#"{"email": "@b", "name": "n"}"#, "exactly one @"),
+            (br#"{"email": "a@", "name": "n"}"#, "exactly one @"),
+            (br#"{"email": "a b@c", "name": "n"}"#, "whitespace"),
+            (br#"{"email": "a\u0007@c", "name": "n"}"#, "control"),
+            (long_email.as_bytes(), "longer than 255"),
+            (br#"{"email": "a@b", "name": "   "}"#, "name is empty"),
+            (long_name.as_bytes(), "longer than 255"),
+            (br#"{"email": "a@b", "name": "a\u0000b"}"#, "control"),
+            (
+                br#"{"email": "a@b", "name": "n", "user_id": 0}"#,
+                "positive 32-bit",
+            ),
+            (
+                br#"{"email": "a@b", "name": "n", "user_id": -3}"#,
+                "positive 32-bit",
+            ),
+            (
+                br#"{"email": "a@b", "name": "n", "user_id": 2147483648}"#,
+                "positive 32-bit",
+            ),
+            (
+                br#"{"email": "a@b", "name": "n", "user_id": 1.5}"#,
+                "positive 32-bit",
+            ),
+            (
+                br#"{"email": "a@b", "name": "n", "user_id": "7"}"#,
+                "positive 32-bit",
+            ),
+        ];
+        for (data, expected) in cases {
+            let error = parse_user(data).expect_err(&String::from_utf8_lossy(data));
+            assert!(
+                error.contains(expected),
+                "{:?}: {error:?} lacks {expected:?}",
+                String::from_utf8_lossy(data)
+            );
+        }
+    }
+}

@@ -1,0 +1,462 @@
+//! The ingest function against a real PostgreSQL, over real HTTP, with deliveries shaped as
+//! Eventarc sends them.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use http::{Method, StatusCode};
+use serde_json::json;
+use shared::{
+    db::Database,
+    testing::{OwnCluster, Reply, TestDatabase, TestServer},
+};
+
+/// Posts a binary-mode `messagePublished` CloudEvent carrying `data`, as Eventarc would.
+async fn deliver(server: &TestServer, message_id: &str, data: &[u8]) -> Reply {
+    let body = json!({
+        "message": {
+            "data": base64::engine::general_purpose::STANDARD.encode(data),
+            "attributes": {"origin": "test"},
+            "messageId": message_id,
+            "message_id": message_id,
+            "publishTime": "2024-05-06T07:08:09.123Z",
+            "publish_time": "2024-05-06T07:08:09.123Z"
+        },
+        "subscription": "projects/demo/subscriptions/eventarc-ingest"
+    });
+    deliver_raw(
+        server,
+        message_id,
+        "google.cloud.pubsub.topic.v1.messagePublished",
+        body.to_string(),
+    )
+    .await
+}
+
+async fn deliver_raw(server: &TestServer, id: &str, ty: &str, body: String) -> Reply {
+    server
+        .send(
+            Method::POST,
+            "/",
+            &[
+                ("ce-specversion", "1.0"),
+                ("ce-id", id),
+                (
+                    "ce-source",
+                    "//pubsub.googleapis.com/projects/demo/topics/ingestion-topic",
+                ),
+                ("ce-type", ty),
+                ("content-type", "application/json; charset=utf-8"),
+            ],
+            body,
+        )
+        .await
+}
+
+fn user(id: Option<i32>, email: &str, name: &str) -> Vec<u8> {
+    let mut value = json!({"email": email, "name": name});
+    if let Some(id) = id {
+        value["user_id"] = id.into();
+    }
+    value.to_string().into_bytes()
+}
+
+async fn start(database: &Database) -> TestServer {
+    TestServer::start(ingest::function(database.clone())).await
+}
+
+async fn stored(db: &TestDatabase, user_id: i32) -> Option<(String, String)> {
+    db.client
+        .query_opt(
+            "SELECT email, name FROM users WHERE user_id = $1",
+            &[&user_id],
+        )
+        .await
+        .unwrap()
+        .map(|row| (row.get(0), row.get(1)))
+}
+
+#[tokio::test]
+async fn a_valid_message_is_stored_before_the_2xx() {
+    let db = TestDatabase::with_sample_users().await;
+    let server = start(&db.database).await;
+    let reply = deliver(
+        &server,
+        "m-1",
+        &user(Some(7), "linda.williams@example.com", "Linda Williams"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        stored(&db, 7).await,
+        Some(("linda.williams@example.com".into(), "Linda Williams".into()))
+    );
+    assert_eq!(db.count("SELECT count(*) FROM users").await, 7);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_explicit_id_updates_the_user() {
+    let db = TestDatabase::with_sample_users().await;
+    let server = start(&db.database).await;
+    assert_eq!(
+        deliver(
+            &server,
+            "m-1",
+            &user(Some(3), "alice@new.example", "Alice J.")
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        stored(&db, 3).await,
+        Some(("alice@new.example".into(), "Alice J.".into()))
+    );
+    assert_eq!(db.count("SELECT count(*) FROM users").await, 6);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn redelivered_message_is_stored_once() {
+    let db = TestDatabase::create().await;
+    let server = start(&db.database).await;
+    assert_eq!(
+        deliver(
+            &server,
+            "first",
+            &user(Some(10), "a@example.com", "Version A")
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        deliver(
+            &server,
+            "second",
+            &user(Some(10), "b@example.com", "Version B")
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    // A late copy of the first message must not undo the second.
+    for _ in 0..3 {
+        assert_eq!(
+            deliver(
+                &server,
+                "first",
+                &user(Some(10), "a@example.com", "Version A")
+            )
+            .await
+            .status,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        stored(&db, 10).await,
+        Some(("b@example.com".into(), "Version B".into()))
+    );
+    // A message without an id is a new user only once.
+    for _ in 0..3 {
+        assert_eq!(
+            deliver(
+                &server,
+                "generated",
+                &user(None, "g@example.com", "Generated")
+            )
+            .await
+            .status,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        db.count("SELECT count(*) FROM users WHERE name = 'Generated'")
+            .await,
+        1
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn fifty_concurrent_copies_change_the_table_once() {
+    let db = TestDatabase::create().await;
+    let server = Arc::new(start(&db.database).await);
+    let copies: Vec<_> = (0..50)
+        .map(|_| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                deliver(
+                    &server,
+                    "same-message",
+                    &user(None, "copy@example.com", "Copy"),
+                )
+                .await
+                .status
+            })
+        })
+        .collect();
+    for copy in copies {
+        assert_eq!(copy.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(db.count("SELECT count(*) FROM users").await, 1);
+    assert_eq!(db.count("SELECT count(*) FROM processed_messages").await, 1);
+}
+
+#[tokio::test]
+async fn each_poison_kind_is_acknowledged_and_kept_with_its_reason() {
+    let db = TestDatabase::create().await;
+    let server = start(&db.database).await;
+    let not_base64 = json!({"message": {"data": "***", "messageId": "p-base64"}}).to_string();
+    let reply = deliver_raw(
+        &server,
+        "p-base64",
+        "google.cloud.pubsub.topic.v1.messagePublished",
+        not_base64,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json()["status"], "discarded");
+    let cases: [(&str, &[u8], &str); 4] = [
+        ("p-utf8", b"\xff\xfe\xfd", "not UTF-8"),
+        ("p-json", b"{\"email\": ", "not JSON"),
+        (
+            "p-fields",
+            br#"{"email": "no-at-sign", "name": "X"}"#,
+            "exactly one @",
+        ),
+        (
+            "p-id",
+            br#"{"email": "a@b", "name": "X", "user_id": -1}"#,
+            "positive 32-bit",
+        ),
+    ];
+    for (id, data, _) in &cases {
+        let reply = deliver(&server, id, data).await;
+        assert_eq!(reply.status, StatusCode::OK, "{id}");
+        assert_eq!(reply.json()["status"], "discarded", "{id}");
+    }
+    let other = deliver_raw(
+        &server,
+        "p-type",
+        "google.cloud.storage.object.v1.finalized",
+        "{}".into(),
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::OK);
+
+    let rows = db
+        .client
+        .query(
+            "SELECT message_id, payload, attributes, reason FROM dead_letters ORDER BY message_id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let reason = |id: &str| -> String {
+        rows.iter()
+            .find(|r| r.get::<_, String>(0) == id)
+            .map(|r| r.get(3))
+            .unwrap_or_else(|| panic!("no dead letter for {id}"))
+    };
+    assert!(
+        reason("p-base64").contains("not base64"),
+        "{}",
+        reason("p-base64")
+    );
+    assert!(reason("p-type").contains("google.cloud.storage.object.v1.finalized"));
+    for (id, data, why) in &cases {
+        assert!(reason(id).contains(why), "{id}: {}", reason(id));
+        let row = rows.iter().find(|r| r.get::<_, String>(0) == *id).unwrap();
+        assert_eq!(
+            row.get::<_, Vec<u8>>(1),
+            data.to_vec(),
+            "{id} payload kept as sent"
+        );
+        assert_eq!(
+            row.get::<_, serde_json::Value>(2),
+            json!({"origin": "test"})
+        );
+    }
+    assert_eq!(rows.len(), 6);
+    assert_eq!(db.count("SELECT count(*) FROM users").await, 0);
+    // A redelivered poison message is not recorded twice.
+    assert_eq!(
+        deliver(&server, "p-json", b"{\"email\": ").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(db.count("SELECT count(*) FROM dead_letters").await, 6);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn database_down_gives_503_and_recovers_without_a_restart() {
+    let cluster = OwnCluster::start("ingest-outage").await;
+    let database = Database::new(cluster.config.clone()).unwrap();
+    let server = start(&database).await;
+    assert_eq!(
+        deliver(&server, "before", &user(Some(1), "a@b.c", "Before"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    cluster.crash().await;
+    let reply = deliver(&server, "during", &user(Some(2), "a@b.c", "During")).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(reply.headers.contains_key("retry-after"));
+    let poison = deliver(&server, "poison-during", b"not json").await;
+    assert_eq!(
+        poison.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a dead letter that cannot be kept must be retried"
+    );
+
+    cluster.restart().await;
+    let reply = deliver(&server, "during", &user(Some(2), "a@b.c", "During")).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(
+        deliver(&server, "poison-during", b"not json").await.status,
+        StatusCode::OK
+    );
+    let (client, connection) = cluster
+        .config
+        .postgres()
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let users: i64 = client
+        .query_one("SELECT count(*) FROM users", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let letters: i64 = client
+        .query_one("SELECT count(*) FROM dead_letters", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!((users, letters), (2, 1));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn generated_ids_never_take_an_explicit_id_given_before() {
+    let db = TestDatabase::with_sample_users().await;
+    let server = start(&db.database).await;
+    assert_eq!(
+        deliver(
+            &server,
+            "explicit-100",
+            &user(Some(100), "e@x.y", "Explicit")
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    for i in 0..3 {
+        let id = format!("generated-{i}");
+        assert_eq!(
+            deliver(&server, &id, &user(None, "g@x.y", "Generated"))
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+    let ids: Vec<i32> = db
+        .client
+        .query(
+            "SELECT user_id FROM users WHERE name = 'Generated' ORDER BY user_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ids, vec![101, 102, 103]);
+    assert_eq!(
+        stored(&db, 100).await,
+        Some(("e@x.y".into(), "Explicit".into()))
+    );
+    // The sample users (1-6) were loaded explicitly too.
+    assert_eq!(db.count("SELECT count(*) FROM users").await, 10);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn generated_ids_stay_clear_of_explicit_ids_under_concurrency() {
+    let db = TestDatabase::create().await;
+    let server = Arc::new(start(&db.database).await);
+    let send_all = |messages: Vec<(String, Vec<u8>)>| {
+        let server = server.clone();
+        async move {
+            let sends: Vec<_> = messages
+                .into_iter()
+                .map(|(id, data)| {
+                    let server = server.clone();
+                    tokio::spawn(async move { deliver(&server, &id, &data).await.status })
+                })
+                .collect();
+            for send in sends {
+                assert_eq!(send.await.unwrap(), StatusCode::OK);
+            }
+        }
+    };
+    // Explicit ids 1000-1099, all at once.
+    send_all(
+        (1000..1100)
+            .map(|i| (format!("explicit-{i}"), user(Some(i), "e@x.y", "Explicit")))
+            .collect(),
+    )
+    .await;
+    // Then new users and updates of those ids, interleaved.
+    let mut mixed: Vec<_> = (0..100)
+        .map(|i| (format!("generated-{i}"), user(None, "g@x.y", "Generated")))
+        .collect();
+    mixed.extend((1000..1100).map(|i| (format!("update-{i}"), user(Some(i), "e@x.y", "Updated"))));
+    send_all(mixed).await;
+
+    assert_eq!(
+        db.count("SELECT count(*) FROM users WHERE name = 'Updated'")
+            .await,
+        100
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM users WHERE name = 'Generated' AND user_id >= 1100")
+            .await,
+        100
+    );
+    assert_eq!(db.count("SELECT count(*) FROM users").await, 200);
+}
+
+#[tokio::test]
+async fn two_thousand_concurrent_distinct_events_give_two_thousand_rows() {
+    let db = TestDatabase::create().await;
+    let server = Arc::new(start(&db.database).await);
+    let sends: Vec<_> = (0..2000)
+        .map(|i| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                let data = user(None, &format!("user{i}@example.com"), &format!("User {i}"));
+                deliver(&server, &format!("distinct-{i}"), &data)
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    for send in sends {
+        assert_eq!(send.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(db.count("SELECT count(*) FROM users").await, 2000);
+    assert_eq!(
+        db.count("SELECT count(DISTINCT email) FROM users").await,
+        2000
+    );
+}

@@ -1,0 +1,53 @@
+# Shared by the scripts: messages, process helpers, and running as the right user.
+# shellcheck shell=bash
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+note() { printf '    %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# A TCP port nobody listens on now.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Fails with a clear message when something already listens on PORT.
+require_free_port() {
+  local port=$1 what=$2
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    die "port $port (for $what) is already in use; pick another with the matching option"
+  fi
+}
+
+# Waits until COMMAND succeeds, up to SECONDS.
+wait_for() {
+  local seconds=$1; shift
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}
+
+# Installs Debian packages when missing and allowed (root with apt-get).
+apt_install() {
+  is_root && command -v apt-get >/dev/null || return 1
+  if [ -z "${APT_UPDATED:-}" ]; then
+    apt-get update -qq >/dev/null || return 1
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# state_dir NAME: an ignored folder for NAME's state, inside the checkout (.state/NAME) when
+# the postgres user can reach it, else under /tmp (CI runs as root in folders it cannot).
+state_dir() {
+  local name=$1 repo
+  repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  if ! is_root || runuser -u postgres -- test -x "$repo" 2>/dev/null; then
+    echo "$repo/.state/$name"
+  else
+    echo "/tmp/rust-pubsub-pipeline-$(printf '%s' "$repo" | cksum | cut -d' ' -f1)/$name"
+  fi
+}

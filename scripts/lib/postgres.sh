@@ -1,0 +1,73 @@
+# A throwaway PostgreSQL cluster: initdb into a folder, a Unix socket (as Cloud SQL's
+# /cloudsql/... in production) plus 127.0.0.1 on a free port. Works as a normal user and, for
+# CI, as root (the server then runs as the `postgres` user, since PostgreSQL refuses root).
+# shellcheck shell=bash
+
+pg_find_bin() {
+  local dir
+  if command -v pg_ctl >/dev/null && command -v initdb >/dev/null; then
+    dirname "$(command -v pg_ctl)"
+    return
+  fi
+  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    [ -x "$dir/pg_ctl" ] && { echo "$dir"; return; }
+  done
+  return 1
+}
+
+pg_ensure_installed() {
+  PG_BIN=$(pg_find_bin) && return
+  note "PostgreSQL server binaries not found; installing Debian's postgresql"
+  apt_install postgresql || die "PostgreSQL (initdb, pg_ctl) is not installed and could not be installed; install PostgreSQL 15 or later and retry"
+  PG_BIN=$(pg_find_bin) || die "postgresql installed but pg_ctl not found"
+}
+
+# Runs a PostgreSQL program as the user that owns the cluster.
+pg_as_owner() {
+  if is_root; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+# pg_start DIR: starts a cluster whose data lives in DIR (created if needed, kept if it
+# exists) and exports PGHOST, PGPORT, PGUSER, PGDATABASE for it. As root, DIR must be a
+# folder the postgres user can reach: a folder under /tmp always is.
+pg_start() {
+  local dir=$1
+  pg_ensure_installed
+  PG_DIR=$dir
+  PG_DATA=$dir/data
+  PG_SOCKET=$dir/socket
+  mkdir -p "$PG_SOCKET"
+  if [ -s "$dir/port" ]; then
+    PG_PORT=$(cat "$dir/port")
+  else
+    PG_PORT=${PG_PORT:-$(free_port)}
+    echo "$PG_PORT" >"$dir/port"
+  fi
+  require_free_port "$PG_PORT" "PostgreSQL"
+  if is_root; then
+    id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql postgres
+    chown -R postgres "$dir"
+    runuser -u postgres -- test -w "$dir" || die "$dir is not reachable by the postgres user"
+  fi
+  if [ ! -s "$PG_DATA/PG_VERSION" ]; then
+    pg_as_owner "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
+      >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
+  fi
+  pg_as_owner "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$dir/postgres.log" -w -t 60 \
+    -o "-k $PG_SOCKET -p $PG_PORT -c listen_addresses=127.0.0.1 -c max_connections=200 ${PG_OPTIONS:-}" \
+    start >/dev/null || { tail -n 20 "$dir/postgres.log" >&2; die "PostgreSQL did not start"; }
+  export PGHOST=$PG_SOCKET PGPORT=$PG_PORT PGUSER=postgres PGDATABASE=postgres
+  unset PGPASSWORD DATABASE_URL
+}
+
+# pg_stop DIR [MODE]: stops the cluster in DIR; MODE immediate stops it as a crash would.
+pg_stop() {
+  local dir=$1 mode=${2:-fast}
+  [ -d "$dir/data" ] || return 0
+  PG_BIN=${PG_BIN:-$(pg_find_bin)} || return 0
+  pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -m "$mode" -w stop >/dev/null 2>&1 || true
+}

@@ -1,0 +1,283 @@
+//! Where the database is and how to reach it, from the standard libpq environment
+//! (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`, `PGSSLROOTCERT`) or
+//! `DATABASE_URL`, plus the pool's settings. The password never appears in `Debug` output.
+
+use std::{fmt, path::PathBuf, str::FromStr, time::Duration};
+
+use super::error::DbError;
+
+/// libpq's `sslmode`, including the verifying modes tokio-postgres does not parse itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    Disable,
+    Prefer,
+    /// Encrypt; do not verify the server (libpq's `require` without a root certificate).
+    Require,
+    /// Encrypt and verify the server's certificate chain, not its name.
+    VerifyCa,
+    /// Encrypt and verify the chain and that the certificate names the host.
+    VerifyFull,
+}
+
+impl FromStr for SslMode {
+    type Err = DbError;
+
+    fn from_str(value: &str) -> Result<Self, DbError> {
+        match value {
+            "disable" => Ok(Self::Disable),
+            "allow" | "prefer" => Ok(Self::Prefer),
+            "require" => Ok(Self::Require),
+            "verify-ca" => Ok(Self::VerifyCa),
+            "verify-full" => Ok(Self::VerifyFull),
+            other => Err(DbError::config(format!(
+                "sslmode {other:?} is not one of disable, allow, prefer, require, verify-ca, verify-full"
+            ))),
+        }
+    }
+}
+
+/// Everything needed to open and pool connections.
+#[derive(Clone)]
+pub struct DbConfig {
+    pub(crate) postgres: tokio_postgres::Config,
+    pub(crate) ssl_mode: SslMode,
+    pub(crate) ssl_root_cert: Option<PathBuf>,
+    /// `DB_POOL_SIZE`: connections this process may hold.
+    pub pool_size: usize,
+    /// `DB_ACQUIRE_TIMEOUT_SECS`: how long a request waits for a free connection before it is
+    /// answered 503.
+    pub acquire_timeout: Duration,
+}
+
+pub const DEFAULT_POOL_SIZE: usize = 4;
+const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl fmt::Debug for DbConfig {
+    // tokio_postgres::Config's own Debug already hides the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DbConfig")
+            .field("postgres", &self.postgres)
+            .field("ssl_mode", &self.ssl_mode)
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+impl DbConfig {
+    pub fn from_env() -> Result<Self, DbError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup`; `DATABASE_URL` wins over the `PG*` variables.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, DbError> {
+        let set = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let (mut postgres, mut ssl_mode, mut ssl_root_cert) = match set("DATABASE_URL") {
+            Some(url) => parse_url(&url)?,
+            None => (tokio_postgres::Config::new(), None, None),
+        };
+        if postgres.get_hosts().is_empty() {
+            postgres.host(set("PGHOST").as_deref().unwrap_or("localhost"));
+        }
+        if postgres.get_ports().is_empty() {
+            if let Some(port) = set("PGPORT") {
+                let port = port.parse().map_err(|_| {
+                    DbError::config(format!("PGPORT {port:?} is not a port number"))
+                })?;
+                postgres.port(port);
+            }
+        }
+        if postgres.get_user().is_none() {
+            postgres.user(set("PGUSER").unwrap_or_else(|| "postgres".into()));
+        }
+        if postgres.get_dbname().is_none() {
+            if let Some(name) = set("PGDATABASE") {
+                postgres.dbname(name);
+            }
+        }
+        if postgres.get_password().is_none() {
+            if let Some(password) = password(&set)? {
+                postgres.password(password);
+            }
+        }
+        if ssl_mode.is_none() {
+            ssl_mode = set("PGSSLMODE").map(|m| m.parse()).transpose()?;
+        }
+        if ssl_root_cert.is_none() {
+            ssl_root_cert = set("PGSSLROOTCERT").map(PathBuf::from);
+        }
+        postgres.application_name(
+            set("K_SERVICE")
+                .as_deref()
+                .unwrap_or("rust-pubsub-pipeline"),
+        );
+        postgres.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+        let number = |name: &str, default: u64| -> Result<u64, DbError> {
+            set(name).map_or(Ok(default), |v| {
+                v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    DbError::config(format!("{name} must be a positive whole number, not {v:?}"))
+                })
+            })
+        };
+        Ok(Self {
+            postgres,
+            ssl_mode: ssl_mode.unwrap_or(SslMode::Prefer),
+            ssl_root_cert,
+            pool_size: number("DB_POOL_SIZE", DEFAULT_POOL_SIZE as u64)? as usize,
+            acquire_timeout: Duration::from_secs(number(
+                "DB_ACQUIRE_TIMEOUT_SECS",
+                DEFAULT_ACQUIRE_TIMEOUT.as_secs(),
+            )?),
+        })
+    }
+
+    /// The connection settings, for a plain (unpooled) connection.
+    pub fn postgres(&self) -> &tokio_postgres::Config {
+        &self.postgres
+    }
+
+    /// The same server and credentials, another database (tests create their own).
+    pub fn with_database(&self, name: &str) -> Self {
+        let mut copy = self.clone();
+        copy.postgres.dbname(name);
+        copy
+    }
+
+    /// True when every host is a Unix socket directory, where TLS does not apply.
+    pub(crate) fn is_unix_socket(&self) -> bool {
+        self.postgres
+            .get_hosts()
+            .iter()
+            .all(|h| matches!(h, tokio_postgres::config::Host::Unix(_)))
+    }
+}
+
+/// `PGPASSWORD`, or the contents of `PGPASSWORD_FILE` (a mounted secret), trailing newline
+/// removed.
+fn password(set: &impl Fn(&str) -> Option<String>) -> Result<Option<String>, DbError> {
+    if let Some(password) = set("PGPASSWORD") {
+        return Ok(Some(password));
+    }
+    let Some(path) = set("PGPASSWORD_FILE") else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| DbError::config(format!("cannot read PGPASSWORD_FILE {path:?}: {e}")))?;
+    Ok(Some(text.trim_end_matches(['\r', '\n']).to_owned()))
+}
+
+/// Parses a `postgres://` URL or a `key=value` string, taking out the `sslmode` and
+/// `sslrootcert` that tokio-postgres would reject or ignore.
+fn parse_url(
+    url: &str,
+) -> Result<(tokio_postgres::Config, Option<SslMode>, Option<PathBuf>), DbError> {
+    let mut ssl_mode = None;
+    let mut root_cert = None;
+    let mut take = |key: &str, value: &str| -> Result<bool, DbError> {
+        match key {
+            "sslmode" => ssl_mode = Some(value.parse()?),
+            "sslrootcert" => root_cert = Some(PathBuf::from(value)),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    };
+    let rest = if let Some((base, query)) = url.split_once('?') {
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if !take(key, value)? {
+                kept.push(pair);
+            }
+        }
+        if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        }
+    } else if url.contains("://") {
+        url.to_owned()
+    } else {
+        let mut kept = Vec::new();
+        for pair in url.split_whitespace() {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if !take(key, value)? {
+                kept.push(pair);
+            }
+        }
+        kept.join(" ")
+    };
+    // tokio-postgres's parse errors do not echo the input, so no password can leak here.
+    let config = rest.parse::<tokio_postgres::Config>().map_err(|e| {
+        DbError::config(format!(
+            "DATABASE_URL is not a valid connection string: {e}"
+        ))
+    })?;
+    Ok((config, ssl_mode, root_cert))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<DbConfig, DbError> {
+        DbConfig::from_lookup(|name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn reads_the_libpq_variables() {
+        let c = config(&[
+            ("PGHOST", "/cloudsql/p:r:i"),
+            ("PGUSER", "admin"),
+            ("PGPASSWORD", "hunter2"),
+            ("PGDATABASE", "challenge_db"),
+            ("DB_POOL_SIZE", "7"),
+        ])
+        .unwrap();
+        assert!(c.is_unix_socket());
+        assert_eq!(c.postgres.get_user(), Some("admin"));
+        assert_eq!(c.postgres.get_password(), Some(&b"hunter2"[..]));
+        assert_eq!(c.postgres.get_dbname(), Some("challenge_db"));
+        assert_eq!(c.pool_size, 7);
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn reads_a_url_with_verifying_sslmode() {
+        let c = config(&[(
+            "DATABASE_URL",
+            "postgres://admin:s3cret@db.example.com:5433/app?sslmode=verify-full&sslrootcert=/ca.pem",
+        )])
+        .unwrap();
+        assert_eq!(c.ssl_mode, SslMode::VerifyFull);
+        assert_eq!(c.ssl_root_cert, Some(PathBuf::from("/ca.pem")));
+        assert_eq!(c.postgres.get_ports(), &[5433]);
+        assert!(!c.is_unix_socket());
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn reads_the_password_from_a_file() {
+        let path = std::env::temp_dir().join(format!("pgpass-test-{}", std::process::id()));
+        std::fs::write(&path, "from-file\n").unwrap();
+        let c = config(&[("PGPASSWORD_FILE", path.to_str().unwrap())]).unwrap();
+        assert_eq!(c.postgres.get_password(), Some(&b"from-file"[..]));
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn bad_settings_are_named_without_echoing_secrets() {
+        let e = config(&[("PGSSLMODE", "sometimes")]).unwrap_err();
+        assert!(e.to_string().contains("sometimes"));
+        let e = config(&[("DATABASE_URL", "postgres://u:topsecret@h:notaport/db")]).unwrap_err();
+        assert!(!e.to_string().contains("topsecret"), "{e}");
+        assert!(config(&[("DB_POOL_SIZE", "0")])
+            .unwrap_err()
+            .to_string()
+            .contains("DB_POOL_SIZE"));
+    }
+}

@@ -1,0 +1,107 @@
+//! The one error type of the database layer. It says whether trying again may help, so the
+//! functions can ask for a redelivery or give up; it never carries a password.
+
+use std::fmt;
+
+use deadpool_postgres::PoolError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbErrorKind {
+    /// The database is unreachable, restarting, overloaded, or the transaction lost a race
+    /// (serialization failure, deadlock): try again later.
+    Unavailable,
+    /// The database refused this data (a constraint or a data exception): retrying the same
+    /// data will fail the same way.
+    Rejected,
+    /// The settings are wrong.
+    Config,
+    /// Anything else: a bug or an unexpected state.
+    Internal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbError {
+    pub kind: DbErrorKind,
+    pub message: String,
+}
+
+impl DbError {
+    pub fn config(message: impl Into<String>) -> Self {
+        Self {
+            kind: DbErrorKind::Config,
+            message: message.into(),
+        }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.kind == DbErrorKind::Unavailable
+    }
+
+    pub(crate) fn from_postgres(context: &str, error: &tokio_postgres::Error) -> Self {
+        let kind = match error.code() {
+            // Not a server error: the connection broke, timed out or was refused.
+            None => DbErrorKind::Unavailable,
+            Some(code) => classify(code.code()),
+        };
+        let detail = match error.as_db_error() {
+            Some(db) => format!("{} ({})", db.message(), db.code().code()),
+            None => error.to_string(),
+        };
+        Self {
+            kind,
+            message: format!("{context}: {detail}"),
+        }
+    }
+}
+
+/// Maps a SQLSTATE to what the caller should do.
+fn classify(sqlstate: &str) -> DbErrorKind {
+    match sqlstate {
+        // serialization_failure, deadlock_detected, lock_not_available
+        "40001" | "40P01" | "55P03" => DbErrorKind::Unavailable,
+        // admin_shutdown, crash_shutdown, cannot_connect_now, database_dropped
+        "57P01" | "57P02" | "57P03" => DbErrorKind::Unavailable,
+        // connection exceptions, insufficient resources, operator intervention (canceled)
+        s if s.starts_with("08") || s.starts_with("53") || s == "57014" => DbErrorKind::Unavailable,
+        // data exceptions, integrity constraint violations
+        s if s.starts_with("22") || s.starts_with("23") => DbErrorKind::Rejected,
+        _ => DbErrorKind::Internal,
+    }
+}
+
+impl From<PoolError> for DbError {
+    fn from(error: PoolError) -> Self {
+        match error {
+            PoolError::Backend(e) => Self::from_postgres("cannot connect to the database", &e),
+            PoolError::Timeout(_) => Self {
+                kind: DbErrorKind::Unavailable,
+                message: "no database connection became free in time (pool exhausted or database unreachable)".into(),
+            },
+            other => Self { kind: DbErrorKind::Unavailable, message: format!("database pool: {other}") },
+        }
+    }
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DbError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstates_map_to_what_the_caller_should_do() {
+        for transient in ["40001", "40P01", "57P01", "57P03", "08006", "53300"] {
+            assert_eq!(classify(transient), DbErrorKind::Unavailable, "{transient}");
+        }
+        for rejected in ["22001", "23505", "23502"] {
+            assert_eq!(classify(rejected), DbErrorKind::Rejected, "{rejected}");
+        }
+        assert_eq!(classify("42P01"), DbErrorKind::Internal);
+    }
+}

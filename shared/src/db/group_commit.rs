@@ -1,0 +1,102 @@
+//! Group commit: what arrives while a write is in flight goes into the next single
+//! transaction, so concurrent deliveries share one round of statements and one WAL flush.
+//! A delivery arriving when the writer is idle is written at once, with no added delay.
+
+use std::{collections::HashMap, sync::OnceLock};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    error::{DbError, DbErrorKind},
+    users::{NewUser, WriteOutcome},
+    Database,
+};
+
+/// Most deliveries a single transaction carries.
+const MAX_BATCH: usize = 512;
+/// Deliveries that may wait for the writer before senders themselves wait.
+const QUEUE: usize = 4096;
+
+type Reply = oneshot::Sender<Result<WriteOutcome, DbError>>;
+
+/// Writes users through one background writer per process. Cheap to clone.
+#[derive(Clone)]
+pub struct UserWriter {
+    database: Database,
+    // Started on first use, inside the runtime that serves requests.
+    queue: std::sync::Arc<OnceLock<mpsc::Sender<(NewUser, Reply)>>>,
+}
+
+impl UserWriter {
+    pub fn new(database: Database) -> Self {
+        Self {
+            database,
+            queue: Default::default(),
+        }
+    }
+
+    /// Writes one user; resolves once its transaction has committed (or failed).
+    pub async fn write(&self, user: NewUser) -> Result<WriteOutcome, DbError> {
+        let queue = self.queue.get_or_init(|| {
+            let (sender, receiver) = mpsc::channel(QUEUE);
+            tokio::spawn(run(self.database.clone(), receiver));
+            sender
+        });
+        let (reply, outcome) = oneshot::channel();
+        let stopped = || DbError {
+            kind: DbErrorKind::Internal,
+            message: "the database writer stopped".into(),
+        };
+        queue.send((user, reply)).await.map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
+    }
+}
+
+async fn run(database: Database, mut queue: mpsc::Receiver<(NewUser, Reply)>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        write_batch(&database, std::mem::take(&mut batch)).await;
+    }
+}
+
+/// Writes a batch and answers every waiting delivery. Copies of one message share a result.
+/// If the batch fails for a reason other than a transient one, each message is written on its
+/// own, so one bad row cannot fail its neighbours.
+async fn write_batch(database: &Database, jobs: Vec<(NewUser, Reply)>) {
+    let mut users: Vec<NewUser> = Vec::with_capacity(jobs.len());
+    let mut waiting: Vec<Vec<Reply>> = Vec::with_capacity(jobs.len());
+    let mut position: HashMap<String, usize> = HashMap::with_capacity(jobs.len());
+    for (user, reply) in jobs {
+        match position.get(&user.message_id) {
+            Some(&i) => waiting[i].push(reply),
+            None => {
+                position.insert(user.message_id.clone(), users.len());
+                users.push(user);
+                waiting.push(vec![reply]);
+            }
+        }
+    }
+    let results: Vec<Result<WriteOutcome, DbError>> = match database.write_users(&users).await {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        Err(error) if error.is_transient() || users.len() == 1 => {
+            users.iter().map(|_| Err(error.clone())).collect()
+        }
+        Err(error) => {
+            log::warn!(
+                "a batch of {} failed ({error}); writing its rows one by one",
+                users.len()
+            );
+            let mut results = Vec::with_capacity(users.len());
+            for user in &users {
+                let one = database.write_users(std::slice::from_ref(user)).await;
+                results.push(one.map(|mut outcomes| outcomes.remove(0)));
+            }
+            results
+        }
+    };
+    for (result, replies) in results.into_iter().zip(waiting) {
+        for reply in replies {
+            let _ = reply.send(result.clone());
+        }
+    }
+}

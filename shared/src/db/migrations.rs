@@ -1,0 +1,59 @@
+//! Schema migrations: SQL files embedded in the binary, applied once per process on first
+//! database use, under an advisory lock so that many instances starting together apply each
+//! one exactly once.
+
+use super::error::DbError;
+
+/// (version, name, SQL), in order. Never edit an applied one; add the next.
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "users", include_str!("../../migrations/0001_users.sql")),
+    (
+        2,
+        "delivery_bookkeeping",
+        include_str!("../../migrations/0002_delivery_bookkeeping.sql"),
+    ),
+];
+
+/// An arbitrary constant that names this schema's migration lock.
+const MIGRATION_LOCK: i64 = 0x7573_6572_735f_6d67;
+
+pub(crate) async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), DbError> {
+    let fail = |e: tokio_postgres::Error| DbError::from_postgres("migrating the schema", &e);
+    let transaction = client.transaction().await.map_err(fail)?;
+    transaction
+        .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(fail)?;
+    transaction
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version    integer PRIMARY KEY,
+                 name       text NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT now()
+             )",
+        )
+        .await
+        .map_err(fail)?;
+    let applied: Vec<i32> = transaction
+        .query("SELECT version FROM schema_migrations", &[])
+        .await
+        .map_err(fail)?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    for (version, name, sql) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        transaction.batch_execute(sql).await.map_err(fail)?;
+        transaction
+            .execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                &[version, name],
+            )
+            .await
+            .map_err(fail)?;
+        log::info!("applied migration {version:04} {name}");
+    }
+    transaction.commit().await.map_err(fail)
+}

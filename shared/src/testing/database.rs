@@ -1,0 +1,142 @@
+//! For tests: a fresh database of their own in the throwaway cluster that `scripts/test`
+//! starts (found through the `PG*` variables), and a plain connection to inspect it.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::db::{Database, DbConfig};
+
+/// The original system's six sample users.
+pub const SAMPLE_USERS_SQL: &str = include_str!("../../sql/sample_users.sql");
+
+pub struct TestDatabase {
+    pub name: String,
+    pub config: DbConfig,
+    pub database: Database,
+    /// A direct connection, outside the pool, to check what was stored.
+    pub client: tokio_postgres::Client,
+}
+
+impl TestDatabase {
+    /// Creates an empty database, migrated.
+    pub async fn create() -> Self {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        assert!(
+            std::env::var_os("PGHOST").is_some() || std::env::var_os("DATABASE_URL").is_some(),
+            "these tests need PostgreSQL: run them through scripts/test, which starts a throwaway cluster"
+        );
+        let admin = DbConfig::from_env().expect("database settings");
+        let name = format!(
+            "test_{}_{}_{}",
+            std::process::id(),
+            COUNT.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        );
+        let (client, connection) = admin
+            .postgres()
+            .connect(tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test cluster");
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create the test database");
+        let config = admin.with_database(&name);
+        let database = Database::new(config.clone()).expect("pool");
+        database.check().await.expect("migrate the test database");
+        let (client, connection) = config
+            .postgres()
+            .connect(tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test database");
+        tokio::spawn(connection);
+        Self {
+            name,
+            config,
+            database,
+            client,
+        }
+    }
+
+    pub async fn with_sample_users() -> Self {
+        let test = Self::create().await;
+        test.client
+            .batch_execute(SAMPLE_USERS_SQL)
+            .await
+            .expect("load the sample users");
+        test
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        self.client.query_one(sql, &[]).await.expect(sql).get(0)
+    }
+}
+
+/// A PostgreSQL cluster of a test's own, which the test may crash and restart; started with
+/// `scripts/pg-cluster` next to the shared one.
+pub struct OwnCluster {
+    dir: std::path::PathBuf,
+    pub config: DbConfig,
+}
+
+impl OwnCluster {
+    pub async fn start(name: &str) -> Self {
+        let base = std::env::var_os("PIPELINE_TEST_STATE")
+            .expect("PIPELINE_TEST_STATE is unset: run the tests through scripts/test");
+        let dir = std::path::Path::new(&base).join(format!("{name}-{}", std::process::id()));
+        let output = Self::script("start", dir.clone()).await;
+        let lookup = |key: &str| {
+            output
+                .lines()
+                .find_map(|line| line.strip_prefix(&format!("{key}=")).map(str::to_owned))
+        };
+        let config = DbConfig::from_lookup(|key| match key {
+            "PGHOST" | "PGPORT" | "PGUSER" | "PGDATABASE" => lookup(key),
+            _ => None,
+        })
+        .expect("cluster settings");
+        Self { dir, config }
+    }
+
+    /// Stops the server at once, as a crash would.
+    pub async fn crash(&self) {
+        Self::script("crash", self.dir.clone()).await;
+    }
+
+    /// Starts it again on the same socket and port.
+    pub async fn restart(&self) {
+        Self::script("start", self.dir.clone()).await;
+    }
+
+    async fn script(command: &'static str, dir: std::path::PathBuf) -> String {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/pg-cluster");
+        tokio::task::spawn_blocking(move || {
+            let output = std::process::Command::new(script)
+                .arg(command)
+                .arg(&dir)
+                .output()
+                .expect("run scripts/pg-cluster");
+            assert!(
+                output.status.success(),
+                "scripts/pg-cluster {command} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            String::from_utf8(output.stdout).unwrap()
+        })
+        .await
+        .unwrap()
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/pg-cluster");
+        let _ = std::process::Command::new(script)
+            .arg("stop")
+            .arg(&self.dir)
+            .output();
+    }
+}
