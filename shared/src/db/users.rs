@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use deadpool_postgres::Transaction;
+use futures_util::{Stream, StreamExt, TryStreamExt};
 
 use super::{error::DbError, Database};
 
@@ -78,6 +79,37 @@ impl Database {
         }
         transaction.commit().await.map_err(fail)?;
         Ok(outcomes)
+    }
+
+    /// Users with ids above `after`, in id order, at most `limit`, streamed as the database
+    /// sends them. Fails before the first row if the database cannot be reached.
+    pub async fn users_after(
+        &self,
+        after: i32,
+        limit: i64,
+    ) -> Result<impl Stream<Item = Result<UserRow, DbError>> + Send + 'static, DbError> {
+        let fail = |e: tokio_postgres::Error| DbError::from_postgres("reading users", &e);
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT user_id, email, name FROM users WHERE user_id > $1 ORDER BY user_id LIMIT $2",
+            )
+            .await
+            .map_err(fail)?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&after, &limit];
+        let rows = client.query_raw(&statement, params).await.map_err(fail)?;
+        // The pooled connection goes back to the pool only when the stream is done or dropped.
+        Ok(rows
+            .map_ok(|row| UserRow {
+                user_id: row.get(0),
+                email: row.get(1),
+                name: row.get(2),
+            })
+            .map_err(move |e| DbError::from_postgres("reading users", &e))
+            .map(move |row| {
+                let _held = &client;
+                row
+            }))
     }
 
     /// Keeps a message that can never succeed. Recording the same message again is a no-op.

@@ -60,7 +60,7 @@ impl FunctionError {
     }
 
     /// Logs what the operator needs to know, at the level the failure deserves.
-    pub(crate) fn log(&self) {
+    pub fn log(&self) {
         match self {
             Self::Internal(m) => log::error!("function failed: {m}"),
             Self::Unavailable { reason, .. } => {

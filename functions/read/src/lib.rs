@@ -1,0 +1,43 @@
+//! The read function: the public face of the data, an HTTP function.
+//!
+//! - `GET /`: `Hello, World!`
+//! - `GET /data?limit=&after=`: users in id order as `{"data": [...], "next": "..."}`,
+//!   streamed from the database (keyset pagination)
+//! - `GET /openapi.yaml`: the OpenAPI 3.1 document of this API
+
+mod cors;
+mod page;
+mod routes;
+
+use std::sync::Arc;
+
+use shared::{db::Database, framework::Function};
+
+pub use cors::Cors;
+
+/// The OpenAPI document, served at `/openapi.yaml`.
+pub const OPENAPI: &str = include_str!("../openapi.yaml");
+
+/// What the read function is configured with besides the database.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub cors: Cors,
+}
+
+impl Settings {
+    /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to read from browsers, or `*`.
+    /// Unset: CORS is off.
+    pub fn from_env() -> Self {
+        Self {
+            cors: Cors::new(std::env::var("CORS_ALLOWED_ORIGINS").ok().as_deref()),
+        }
+    }
+}
+
+pub fn function(database: Database, settings: Settings) -> Function {
+    let settings = Arc::new(settings);
+    Function::http(move |request| {
+        let (database, settings) = (database.clone(), settings.clone());
+        async move { routes::route(request, &database, &settings).await }
+    })
+}

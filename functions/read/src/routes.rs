@@ -1,0 +1,76 @@
+//! Which path does what, and the response headers every answer carries.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use shared::{
+    db::Database,
+    framework::{
+        body::{empty, full},
+        FunctionError, HttpResult,
+    },
+};
+
+use crate::{page, Settings, OPENAPI};
+
+const ALLOW: &str = "GET, HEAD";
+
+pub(crate) async fn route(
+    request: Request<Bytes>,
+    database: &Database,
+    settings: &Settings,
+) -> HttpResult {
+    let cors = &settings.cors;
+    let mut response = match (request.method(), request.uri().path()) {
+        (&Method::OPTIONS, "/" | "/data" | "/openapi.yaml") if cors.is_on() => preflight(),
+        (&Method::GET | &Method::HEAD, path) => get(path, request.uri().query(), database).await,
+        (_, "/" | "/data" | "/openapi.yaml") => {
+            Err(FunctionError::MethodNotAllowed { allow: ALLOW })
+        }
+        _ => Err(not_found()),
+    }
+    .unwrap_or_else(|error| {
+        error.log();
+        error.into_response()
+    });
+    cors.apply(request.headers(), response.headers_mut());
+    Ok(response)
+}
+
+async fn get(path: &str, query: Option<&str>, database: &Database) -> HttpResult {
+    match path {
+        "/" => Ok(with_type(
+            Response::new(full("Hello, World!")),
+            "text/plain; charset=utf-8",
+        )),
+        "/openapi.yaml" => Ok(with_type(Response::new(full(OPENAPI)), "application/yaml")),
+        "/data" => {
+            let query = page::PageQuery::parse(query)?;
+            // One row past the page says whether a next page exists.
+            let rows = database.users_after(query.after, query.limit + 1).await?;
+            let mut response =
+                with_type(Response::new(page::body(query, rows)), "application/json");
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(response)
+        }
+        _ => Err(not_found()),
+    }
+}
+
+fn preflight() -> HttpResult {
+    let mut response = Response::new(empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    Ok(response)
+}
+
+fn not_found() -> FunctionError {
+    FunctionError::NotFound("not found; this API serves /, /data and /openapi.yaml".into())
+}
+
+fn with_type<B>(mut response: Response<B>, content_type: &'static str) -> Response<B> {
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}

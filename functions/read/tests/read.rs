@@ -1,0 +1,255 @@
+//! The read function against a real PostgreSQL, over real HTTP.
+
+use http::{Method, StatusCode};
+use serde_json::{json, Value};
+use shared::{
+    db::Database,
+    testing::{OwnCluster, TestDatabase, TestServer},
+};
+
+async fn start(database: &Database) -> TestServer {
+    TestServer::start(read::function(database.clone(), read::Settings::default())).await
+}
+
+async fn get(server: &TestServer, path: &str) -> shared::testing::Reply {
+    server.send(Method::GET, path, &[], "").await
+}
+
+#[tokio::test]
+async fn root_says_hello() {
+    let db = TestDatabase::create().await;
+    let server = start(&db.database).await;
+    let reply = get(&server, "/").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, "Hello, World!");
+    assert!(reply.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn data_with_the_sample_users_is_the_original_answer() {
+    let db = TestDatabase::with_sample_users().await;
+    let server = start(&db.database).await;
+    let reply = get(&server, "/data").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.headers["content-type"], "application/json");
+    assert_eq!(
+        reply.json(),
+        json!({"data": [
+            {"user_id": 1, "email": "john.doe@example.com", "name": "John Doe"},
+            {"user_id": 2, "email": "jane.smith@example.com", "name": "Jane Smith"},
+            {"user_id": 3, "email": "alice.johnson@example.com", "name": "Alice Johnson"},
+            {"user_id": 4, "email": "bob.miller@example.com", "name": "Bob Miller"},
+            {"user_id": 5, "email": "charlie.brown@example.com", "name": "Charlie Brown"},
+            {"user_id": 6, "email": "diana.prince@example.com", "name": "Diana Prince"}
+        ]})
+    );
+    // Only the three public fields, never anything else a row may hold.
+    for user in reply.json()["data"].as_array().unwrap() {
+        let mut keys: Vec<&String> = user.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["email", "name", "user_id"]);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn pages_cover_ten_thousand_rows_exactly_once_in_order() {
+    let db = TestDatabase::create().await;
+    db.client
+        .batch_execute(
+            "INSERT INTO users (user_id, email, name)
+             SELECT i * 3, 'u' || i || '@example.com', 'User ' || i FROM generate_series(1, 10000) i",
+        )
+        .await
+        .unwrap();
+    let server = start(&db.database).await;
+    for limit in [1000, 333] {
+        let mut seen = Vec::new();
+        let mut path = format!("/data?limit={limit}");
+        let mut pages = 0;
+        loop {
+            let reply = get(&server, &path).await;
+            assert_eq!(reply.status, StatusCode::OK, "{path}");
+            let page = reply.json();
+            let rows = page["data"].as_array().unwrap();
+            assert!(rows.len() <= limit);
+            seen.extend(rows.iter().map(|r| r["user_id"].as_i64().unwrap()));
+            pages += 1;
+            match page.get("next") {
+                Some(Value::String(next)) => path = next.clone(),
+                None => break,
+                other => panic!("next is {other:?}"),
+            }
+        }
+        let expected: Vec<i64> = (1..=10000).map(|i| i * 3).collect();
+        assert_eq!(seen, expected, "limit {limit}");
+        assert_eq!(pages, 10000usize.div_ceil(limit), "limit {limit}");
+    }
+    // The default page is 100 rows and says where the next one starts.
+    let first = get(&server, "/data").await.json();
+    assert_eq!(first["data"].as_array().unwrap().len(), 100);
+    assert_eq!(first["next"], "/data?limit=100&after=300");
+    let last = get(&server, "/data?after=29997").await.json();
+    assert_eq!(
+        last,
+        json!({"data": [{"user_id": 30000, "email": "u10000@example.com", "name": "User 10000"}]})
+    );
+    assert_eq!(
+        get(&server, "/data?after=30000").await.json(),
+        json!({"data": []})
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_parameters_get_400_naming_the_parameter() {
+    let db = TestDatabase::create().await;
+    let server = start(&db.database).await;
+    for (query, name) in [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=abc", "limit"),
+        ("after=-5", "after"),
+        ("after=x", "after"),
+        ("limit=1&limit=2", "limit"),
+        ("page=2", "page"),
+    ] {
+        let reply = get(&server, &format!("/data?{query}")).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(
+            reply.json()["error"].as_str().unwrap().contains(name),
+            "{query}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods() {
+    let db = TestDatabase::create().await;
+    let server = start(&db.database).await;
+    let reply = get(&server, "/users").await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert!(reply.json()["error"].is_string());
+    for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
+        let reply = server.send(method.clone(), "/data", &[], "").await;
+        assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(reply.headers["allow"], "GET, HEAD");
+    }
+    let head = server.send(Method::HEAD, "/data", &[], "").await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert!(head.body.is_empty());
+    assert_eq!(
+        get(&server, "/favicon.ico").await.status,
+        StatusCode::NOT_FOUND
+    );
+    // CORS is off by default: no preflight, no allow-origin.
+    let reply = server
+        .send(
+            Method::GET,
+            "/data",
+            &[("origin", "https://evil.example")],
+            "",
+        )
+        .await;
+    assert!(!reply.headers.contains_key("access-control-allow-origin"));
+    assert_eq!(
+        server.send(Method::OPTIONS, "/data", &[], "").await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn cors_allows_only_the_configured_origins() {
+    let db = TestDatabase::create().await;
+    let settings = read::Settings {
+        cors: read::Cors::new(Some("https://app.example")),
+    };
+    let server = TestServer::start(read::function(db.database.clone(), settings)).await;
+    let allowed = server
+        .send(
+            Method::GET,
+            "/data",
+            &[("origin", "https://app.example")],
+            "",
+        )
+        .await;
+    assert_eq!(
+        allowed.headers["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let other = server
+        .send(
+            Method::GET,
+            "/data",
+            &[("origin", "https://other.example")],
+            "",
+        )
+        .await;
+    assert!(!other.headers.contains_key("access-control-allow-origin"));
+    let preflight = server
+        .send(
+            Method::OPTIONS,
+            "/data",
+            &[
+                ("origin", "https://app.example"),
+                ("access-control-request-method", "GET"),
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(preflight.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        preflight.headers["access-control-allow-origin"],
+        "https://app.example"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn serves_its_openapi_document() {
+    let db = TestDatabase::create().await;
+    let server = start(&db.database).await;
+    let reply = get(&server, "/openapi.yaml").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, include_str!("../openapi.yaml"));
+    assert!(String::from_utf8_lossy(&reply.body).starts_with("openapi: 3.1"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn database_down_gives_503_and_recovers_without_a_restart() {
+    let cluster = OwnCluster::start("read-outage").await;
+    let database = Database::new(cluster.config.clone()).unwrap();
+    let server = start(&database).await;
+    assert_eq!(get(&server, "/data").await.json(), json!({"data": []}));
+
+    cluster.crash().await;
+    let reply = get(&server, "/data").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(reply.headers.contains_key("retry-after"));
+    let body = String::from_utf8_lossy(&reply.body).to_lowercase();
+    for leak in ["select", "users", "postgres", "socket", "connection"] {
+        assert!(!body.contains(leak), "503 body leaks {leak:?}: {body}");
+    }
+    assert_eq!(
+        get(&server, "/").await.status,
+        StatusCode::OK,
+        "/ does not need the database"
+    );
+
+    cluster.restart().await;
+    let reply = get(&server, "/data").await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    server.stop().await;
+}
