@@ -1,10 +1,11 @@
 //! One delivery: decode, validate, write, or keep as a dead letter.
 
+use chrono::SecondsFormat;
 use cloudevents::{event::Data, AttributesReader, Event};
 use shared::{
     db::{Database, DbErrorKind, DeadLetter, NewUser, UserWriter, WriteOutcome},
     framework::FunctionError,
-    pubsub::MessagePublishedData,
+    pubsub::{MessagePublishedData, PubsubMessage},
 };
 
 use crate::message::parse_user;
@@ -32,7 +33,7 @@ pub(crate) async fn ingest(
         }
     };
     let new_user = NewUser {
-        message_id: message.message_id.clone(),
+        message_id: delivery_key(&message),
         user_id: user.user_id,
         email: user.email,
         name: user.name,
@@ -59,6 +60,20 @@ pub(crate) async fn ingest(
             dead_letter(database, letter).await
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// What makes a message the same message. Pub/Sub message ids are unique per topic, but the
+/// emulator numbers them from 1 again after every restart: the publish time, which a
+/// redelivery keeps, tells a reused id apart.
+fn delivery_key(message: &PubsubMessage) -> String {
+    match message.publish_time {
+        Some(time) => format!(
+            "{}@{}",
+            message.message_id,
+            time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+        ),
+        None => message.message_id.clone(),
     }
 }
 

@@ -13,14 +13,23 @@ use shared::{
 
 /// Posts a binary-mode `messagePublished` CloudEvent carrying `data`, as Eventarc would.
 async fn deliver(server: &TestServer, message_id: &str, data: &[u8]) -> Reply {
+    deliver_published_at(server, message_id, "2024-05-06T07:08:09.123Z", data).await
+}
+
+async fn deliver_published_at(
+    server: &TestServer,
+    message_id: &str,
+    time: &str,
+    data: &[u8],
+) -> Reply {
     let body = json!({
         "message": {
             "data": base64::engine::general_purpose::STANDARD.encode(data),
             "attributes": {"origin": "test"},
             "messageId": message_id,
             "message_id": message_id,
-            "publishTime": "2024-05-06T07:08:09.123Z",
-            "publish_time": "2024-05-06T07:08:09.123Z"
+            "publishTime": time,
+            "publish_time": time
         },
         "subscription": "projects/demo/subscriptions/eventarc-ingest"
     });
@@ -176,6 +185,40 @@ async fn redelivered_message_is_stored_once() {
             .await,
         1
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_reused_message_id_with_another_publish_time_is_a_new_message() {
+    // The Pub/Sub emulator numbers messages from 1 again after a restart.
+    let db = TestDatabase::create().await;
+    let server = start(&db.database).await;
+    let first = deliver_published_at(
+        &server,
+        "1",
+        "2024-01-01T00:00:00Z",
+        &user(Some(1), "a@x.y", "First"),
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::OK);
+    let again = deliver_published_at(
+        &server,
+        "1",
+        "2024-01-01T00:00:00Z",
+        &user(Some(1), "a@x.y", "Again"),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(stored(&db, 1).await, Some(("a@x.y".into(), "First".into())));
+    let later = deliver_published_at(
+        &server,
+        "1",
+        "2024-06-01T00:00:00Z",
+        &user(Some(1), "a@x.y", "Later"),
+    )
+    .await;
+    assert_eq!(later.status, StatusCode::OK);
+    assert_eq!(stored(&db, 1).await, Some(("a@x.y".into(), "Later".into())));
     server.stop().await;
 }
 

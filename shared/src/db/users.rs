@@ -10,6 +10,7 @@ use super::{error::DbError, Database};
 /// A validated user carried by one Pub/Sub message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewUser {
+    /// What identifies the message across redeliveries (its id, with its publish time).
     pub message_id: String,
     /// `None`: a new user with a generated id.
     pub user_id: Option<i32>,
