@@ -12,6 +12,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "delivery_bookkeeping",
         include_str!("../../migrations/0002_delivery_bookkeeping.sql"),
     ),
+    (
+        3,
+        "ingest_users_function",
+        include_str!("../../migrations/0003_ingest_users_function.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names this schema's migration lock.
@@ -56,4 +61,24 @@ pub(crate) async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), D
         log::info!("applied migration {version:04} {name}");
     }
     transaction.commit().await.map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+
+    #[test]
+    fn every_migration_file_is_listed_in_order() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        files.sort();
+        let listed: Vec<String> = MIGRATIONS
+            .iter()
+            .map(|(version, name, _)| format!("{version:04}_{name}.sql"))
+            .collect();
+        assert_eq!(files, listed);
+    }
 }

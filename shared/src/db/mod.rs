@@ -8,7 +8,7 @@ mod migrations;
 mod tls;
 mod users;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio::sync::OnceCell;
@@ -31,6 +31,8 @@ pub struct Database {
 struct Inner {
     pool: Pool,
     migrated: OnceCell<()>,
+    /// The connection reads share; see [`Database::shared_client`].
+    shared: RwLock<Option<Arc<Object>>>,
 }
 
 impl Database {
@@ -40,19 +42,20 @@ impl Database {
 
     pub fn new(config: DbConfig) -> Result<Self, DbError> {
         let mut postgres = config.postgres.clone();
-        postgres.ssl_mode(if config.is_unix_socket() {
-            tokio_postgres::config::SslMode::Disable
+        // A restart closes every connection; `Fast` sees that and replaces them.
+        let recycling = || ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = if config.is_unix_socket() {
+            // No TLS over a local socket, and no loading of the system's CA store, which would
+            // cost a cold start tens of milliseconds.
+            postgres.ssl_mode(tokio_postgres::config::SslMode::Disable);
+            Manager::from_config(postgres, tokio_postgres::NoTls, recycling())
         } else {
-            tls::postgres_ssl_mode(config.ssl_mode)
-        });
-        let manager = Manager::from_config(
-            postgres,
-            tls::connector(config.ssl_mode, config.ssl_root_cert.as_deref())?,
-            // A restart closes every connection; `Fast` sees that and replaces them.
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+            postgres.ssl_mode(tls::postgres_ssl_mode(config.ssl_mode));
+            let connector = tls::connector(config.ssl_mode, config.ssl_root_cert.as_deref())?;
+            Manager::from_config(postgres, connector, recycling())
+        };
         let pool = Pool::builder(manager)
             .max_size(config.pool_size)
             .wait_timeout(Some(config.acquire_timeout))
@@ -64,6 +67,7 @@ impl Database {
             inner: Arc::new(Inner {
                 pool,
                 migrated: OnceCell::new(),
+                shared: RwLock::new(None),
             }),
         })
     }
@@ -77,6 +81,25 @@ impl Database {
             .get_or_try_init(|| migrations::migrate(&mut client))
             .await?;
         Ok(client)
+    }
+
+    /// A connection that concurrent reads share. tokio-postgres pipelines their queries, so a
+    /// burst of reads costs the database and the kernel a fraction of the round trips that a
+    /// connection each would. A connection that has closed (a database restart) is replaced.
+    pub(crate) async fn shared_client(&self) -> Result<Arc<Object>, DbError> {
+        let current =
+            |slot: &Option<Arc<Object>>| slot.as_ref().filter(|c| !c.is_closed()).cloned();
+        if let Some(client) = current(&self.inner.shared.read().unwrap_or_else(|e| e.into_inner()))
+        {
+            return Ok(client);
+        }
+        let fresh = Arc::new(self.client().await?);
+        let mut slot = self.inner.shared.write().unwrap_or_else(|e| e.into_inner());
+        // Another request may have replaced it meanwhile; then ours goes back to the pool.
+        Ok(current(&slot).unwrap_or_else(|| {
+            *slot = Some(fresh.clone());
+            fresh
+        }))
     }
 
     /// Opens a connection and applies the migrations now, to fail fast at start-up.
