@@ -1,4 +1,4 @@
--- Writes a batch of users carried by Pub/Sub messages in one call, so a batch costs one round
+-- Writes a batch of users carried by Pub/Sub messages (named by their delivery keys) in one call, so a batch costs one round
 -- trip and one (implicit) transaction. For each message it returns the user id it stored, or
 -- NULL if the message had been processed before (a redelivery: nothing changes).
 --   * each message id is claimed in processed_messages exactly once;
@@ -8,7 +8,7 @@
 --     just taken explicitly is skipped and drawn again.
 -- The caller passes distinct message ids.
 CREATE FUNCTION ingest_users(message_ids text[], user_ids int4[], emails text[], names text[])
-RETURNS TABLE (message_id text, user_id int4)
+RETURNS TABLE (delivery_key text, user_id int4)
 LANGUAGE plpgsql AS $$
 DECLARE
     claimed text[];
@@ -19,12 +19,12 @@ DECLARE
     fresh int4;
 BEGIN
     WITH c AS (
-        INSERT INTO processed_messages AS p (message_id)
+        INSERT INTO processed_messages AS p (delivery_key)
         SELECT unnest(message_ids)
         ON CONFLICT ON CONSTRAINT processed_messages_pkey DO NOTHING
-        RETURNING p.message_id
+        RETURNING p.delivery_key
     )
-    SELECT coalesce(array_agg(c.message_id), '{}') INTO claimed FROM c;
+    SELECT coalesce(array_agg(c.delivery_key), '{}') INTO claimed FROM c;
 
     WITH todo AS (
         SELECT DISTINCT ON (t.user_id) t.user_id, t.email, t.name

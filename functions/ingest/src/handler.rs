@@ -1,6 +1,6 @@
 //! One delivery: decode, validate, write, or keep as a dead letter.
 
-use chrono::SecondsFormat;
+use chrono::{DateTime, SecondsFormat, Utc};
 use cloudevents::{event::Data, AttributesReader, Event};
 use shared::{
     db::{Database, DbErrorKind, DeadLetter, NewUser, UserWriter, WriteOutcome},
@@ -15,65 +15,48 @@ pub(crate) async fn ingest(
     writer: &UserWriter,
     database: &Database,
 ) -> Result<(), FunctionError> {
-    let published = match MessagePublishedData::from_event(&event) {
-        Ok(published) => published,
+    let message = match MessagePublishedData::from_event(&event) {
+        Ok(published) => published.message,
         Err(e) => return dead_letter(database, unreadable(&event, e.to_string())).await,
     };
-    let message = published.message;
+    let key = delivery_key(&message.message_id, message.publish_time);
     let user = match parse_user(&message.data) {
         Ok(user) => user,
-        Err(reason) => {
-            let letter = DeadLetter {
-                attributes: serde_json::to_value(&message.attributes).unwrap_or_default(),
-                message_id: message.message_id,
-                payload: message.data,
-                reason,
-            };
-            return dead_letter(database, letter).await;
-        }
+        Err(reason) => return dead_letter(database, kept(key, message, reason)).await,
     };
     let new_user = NewUser {
-        message_id: delivery_key(&message),
+        delivery_key: key.clone(),
         user_id: user.user_id,
         email: user.email,
         name: user.name,
     };
     match writer.write(new_user).await {
         Ok(WriteOutcome::Stored { user_id }) => {
-            log::info!("message {}: stored user {user_id}", message.message_id);
+            log::info!("message {key}: stored user {user_id}");
             Ok(())
         }
         Ok(WriteOutcome::AlreadyProcessed) => {
-            log::info!(
-                "message {}: processed before, nothing to do",
-                message.message_id
-            );
+            log::info!("message {key}: processed before, nothing to do");
             Ok(())
         }
         Err(e) if e.kind == DbErrorKind::Rejected => {
-            let letter = DeadLetter {
-                attributes: serde_json::to_value(&message.attributes).unwrap_or_default(),
-                message_id: message.message_id,
-                payload: message.data,
-                reason: format!("the database refused the row: {e}"),
-            };
-            dead_letter(database, letter).await
+            let reason = format!("the database refused the row: {e}");
+            dead_letter(database, kept(key, message, reason)).await
         }
         Err(e) => Err(e.into()),
     }
 }
 
-/// What makes a message the same message. Pub/Sub message ids are unique per topic, but the
-/// emulator numbers them from 1 again after every restart: the publish time, which a
-/// redelivery keeps, tells a reused id apart.
-fn delivery_key(message: &PubsubMessage) -> String {
-    match message.publish_time {
+/// What makes a message the same message: its id and its publish time. Pub/Sub ids are
+/// unique per topic, but the emulator numbers them from 1 again after every restart; the
+/// publish time, which a redelivery keeps, tells a reused id apart.
+fn delivery_key(message_id: &str, publish_time: Option<DateTime<Utc>>) -> String {
+    match publish_time {
         Some(time) => format!(
-            "{}@{}",
-            message.message_id,
+            "{message_id}@{}",
             time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
         ),
-        None => message.message_id.clone(),
+        None => message_id.to_owned(),
     }
 }
 
@@ -82,8 +65,20 @@ fn delivery_key(message: &PubsubMessage) -> String {
 async fn dead_letter(database: &Database, letter: DeadLetter) -> Result<(), FunctionError> {
     database.record_dead_letter(&letter).await?;
     Err(FunctionError::Discarded {
-        reason: format!("message {}: {}", letter.message_id, letter.reason),
+        reason: format!("message {}: {}", letter.delivery_key, letter.reason),
     })
+}
+
+/// A dead letter for a Pub/Sub message whose data cannot be stored.
+fn kept(delivery_key: String, message: PubsubMessage, reason: String) -> DeadLetter {
+    DeadLetter {
+        delivery_key,
+        attributes: serde_json::to_value(&message.attributes).unwrap_or_default(),
+        message_id: message.message_id,
+        publish_time: message.publish_time,
+        payload: message.data,
+        reason,
+    }
 }
 
 /// A dead letter for an event whose data is not a Pub/Sub message at all: keep all of it.
@@ -94,17 +89,16 @@ fn unreadable(event: &Event, reason: String) -> DeadLetter {
         Some(Data::Json(value)) => value.to_string().into_bytes(),
         None => Vec::new(),
     };
-    let attributes = match event.data() {
-        Some(Data::Json(value)) => value.pointer("/message/attributes").cloned(),
-        Some(Data::Binary(bytes)) => serde_json::from_slice::<serde_json::Value>(bytes)
-            .ok()
-            .and_then(|v| v.pointer("/message/attributes").cloned()),
-        _ => None,
-    }
-    .filter(serde_json::Value::is_object)
-    .unwrap_or_else(|| serde_json::json!({}));
+    let attributes = serde_json::from_slice::<serde_json::Value>(&payload)
+        .ok()
+        .and_then(|v| v.pointer("/message/attributes").cloned())
+        .filter(serde_json::Value::is_object)
+        .unwrap_or_else(|| serde_json::json!({}));
+    let time = event.time().copied();
     DeadLetter {
+        delivery_key: delivery_key(event.id(), time),
         message_id: event.id().to_owned(),
+        publish_time: time,
         payload,
         attributes,
         reason,

@@ -39,9 +39,11 @@ impl DbError {
 
     pub(crate) fn from_postgres(context: &str, error: &tokio_postgres::Error) -> Self {
         let kind = match error.code() {
-            // Not a server error: the connection broke, timed out or was refused.
-            None => DbErrorKind::Unavailable,
             Some(code) => classify(code.code()),
+            // Not a server error: the connection broke, timed out or was refused, or (a bug)
+            // a value could not be encoded.
+            None if error.is_closed() || is_io(error) => DbErrorKind::Unavailable,
+            None => DbErrorKind::Internal,
         };
         let detail = match error.as_db_error() {
             Some(db) => format!("{} ({})", db.message(), db.code().code()),
@@ -52,6 +54,17 @@ impl DbError {
             message: format!("{context}: {detail}"),
         }
     }
+}
+
+fn is_io(error: &tokio_postgres::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.is::<std::io::Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// Maps a SQLSTATE to what the caller should do.

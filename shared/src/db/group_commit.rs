@@ -71,10 +71,10 @@ async fn write_batch(database: &Database, jobs: Vec<(NewUser, Reply)>) {
     let mut waiting: Vec<Vec<Reply>> = Vec::with_capacity(jobs.len());
     let mut position: HashMap<String, usize> = HashMap::with_capacity(jobs.len());
     for (user, reply) in jobs {
-        match position.get(&user.message_id) {
+        match position.get(&user.delivery_key) {
             Some(&i) => waiting[i].push(reply),
             None => {
-                position.insert(user.message_id.clone(), users.len());
+                position.insert(user.delivery_key.clone(), users.len());
                 users.push(user);
                 waiting.push(vec![reply]);
             }

@@ -12,8 +12,8 @@ use super::{
 /// A validated user carried by one Pub/Sub message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewUser {
-    /// What identifies the message across redeliveries (its id, with its publish time).
-    pub message_id: String,
+    /// What identifies the message across redeliveries: its id and its publish time.
+    pub delivery_key: String,
     /// `None`: a new user with a generated id.
     pub user_id: Option<i32>,
     pub email: String,
@@ -32,7 +32,10 @@ pub enum WriteOutcome {
 /// A message that can never succeed, kept with why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
+    /// As for [`NewUser::delivery_key`]: the same message is kept once.
+    pub delivery_key: String,
     pub message_id: String,
+    pub publish_time: Option<chrono::DateTime<chrono::Utc>>,
     pub payload: Vec<u8>,
     pub attributes: serde_json::Value,
     pub reason: String,
@@ -47,37 +50,34 @@ pub struct UserRow {
 }
 
 impl Database {
-    /// Writes `users` (distinct message ids) in one round trip and one transaction, and says
+    /// Writes `users` (distinct delivery keys) in one round trip and one transaction, and says
     /// for each what happened. Messages seen before are skipped; later messages for the same
     /// user win. The work is the `ingest_users` function (migration 0003).
     pub async fn write_users(&self, users: &[NewUser]) -> Result<Vec<WriteOutcome>, DbError> {
         let fail = |e: tokio_postgres::Error| DbError::from_postgres("writing users", &e);
         let client = self.client().await?;
         let statement = client
-            .prepare_cached("SELECT message_id, user_id FROM ingest_users($1, $2, $3, $4)")
+            .prepare_cached("SELECT delivery_key, user_id FROM ingest_users($1, $2, $3, $4)")
             .await
             .map_err(fail)?;
-        let message_ids: Vec<&str> = users.iter().map(|u| u.message_id.as_str()).collect();
+        let keys: Vec<&str> = users.iter().map(|u| u.delivery_key.as_str()).collect();
         let user_ids: Vec<Option<i32>> = users.iter().map(|u| u.user_id).collect();
         let emails: Vec<&str> = users.iter().map(|u| u.email.as_str()).collect();
         let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
         let rows = client
-            .query(&statement, &[&message_ids, &user_ids, &emails, &names])
+            .query(&statement, &[&keys, &user_ids, &emails, &names])
             .await
             .map_err(fail)?;
         let stored: HashMap<&str, Option<i32>> =
             rows.iter().map(|row| (row.get(0), row.get(1))).collect();
         users
             .iter()
-            .map(|user| match stored.get(user.message_id.as_str()) {
+            .map(|user| match stored.get(user.delivery_key.as_str()) {
                 Some(Some(user_id)) => Ok(WriteOutcome::Stored { user_id: *user_id }),
                 Some(None) => Ok(WriteOutcome::AlreadyProcessed),
                 None => Err(DbError {
                     kind: DbErrorKind::Internal,
-                    message: format!(
-                        "ingest_users returned no row for message {}",
-                        user.message_id
-                    ),
+                    message: format!("ingest_users returned no row for {}", user.delivery_key),
                 }),
             })
             .collect()
@@ -120,8 +120,9 @@ impl Database {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(
-                "INSERT INTO dead_letters (message_id, payload, attributes, reason)
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (message_id) DO NOTHING",
+                "INSERT INTO dead_letters
+                     (delivery_key, message_id, publish_time, payload, attributes, reason)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_key) DO NOTHING",
             )
             .await
             .map_err(fail)?;
@@ -129,7 +130,9 @@ impl Database {
             .execute(
                 &statement,
                 &[
+                    &letter.delivery_key,
                     &letter.message_id,
+                    &letter.publish_time,
                     &letter.payload,
                     &letter.attributes,
                     &letter.reason,
