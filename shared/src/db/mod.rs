@@ -8,7 +8,10 @@ mod migrations;
 mod tls;
 mod users;
 
-use std::sync::{Arc, RwLock};
+use std::{
+    sync::{Arc, RwLock},
+    time::Duration,
+};
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio::sync::OnceCell;
@@ -30,6 +33,7 @@ pub struct Database {
 
 struct Inner {
     pool: Pool,
+    acquire_timeout: Duration,
     migrated: OnceCell<()>,
     /// The connection reads share; see [`Database::shared_client`].
     shared: RwLock<Option<Arc<Object>>>,
@@ -66,6 +70,7 @@ impl Database {
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
+                acquire_timeout: config.acquire_timeout,
                 migrated: OnceCell::new(),
                 shared: RwLock::new(None),
             }),
@@ -74,8 +79,23 @@ impl Database {
 
     /// A pooled connection to a migrated schema. The first call migrates; if that fails (the
     /// database is down), a later call tries again.
+    ///
+    /// A database that cannot be reached is tried again until the acquire timeout: a restart
+    /// or a Cloud SQL failover takes seconds, and riding it out beats a 503 (after a run of
+    /// failed pushes, Pub/Sub backs off for much longer than the outage lasted).
     pub(crate) async fn client(&self) -> Result<Object, DbError> {
-        let mut client = self.inner.pool.get().await?;
+        let deadline = tokio::time::Instant::now() + self.inner.acquire_timeout;
+        let mut pause = Duration::from_millis(25);
+        let mut client = loop {
+            match self.inner.pool.get().await.map_err(DbError::from) {
+                Ok(client) => break client,
+                Err(e) if e.is_transient() && tokio::time::Instant::now() + pause < deadline => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                Err(e) => return Err(e),
+            }
+        };
         self.inner
             .migrated
             .get_or_try_init(|| migrations::migrate(&mut client))

@@ -98,6 +98,11 @@ impl OwnCluster {
             _ => None,
         })
         .expect("cluster settings");
+        // Outage tests wait for the 503: keep the ride-through short.
+        let config = DbConfig {
+            acquire_timeout: std::time::Duration::from_secs(1),
+            ..config
+        };
         Self { dir, config }
     }
 
