@@ -9,7 +9,7 @@ pg_find_bin() {
     dirname "$(command -v pg_ctl)"
     return
   fi
-  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+  for dir in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V -r); do
     [ -x "$dir/pg_ctl" ] && { echo "$dir"; return; }
   done
   return 1
@@ -37,7 +37,6 @@ pg_as_owner() {
 pg_start() {
   local dir=$1
   pg_ensure_installed
-  PG_DIR=$dir
   PG_DATA=$dir/data
   PG_SOCKET=$dir/socket
   mkdir -p "$PG_SOCKET"

@@ -124,5 +124,5 @@ stack_stop_all() {
   stack_stop_emulator
   stack_stop_function ingest
   stack_stop_function read
-  stack_stop_postgres
+  stack_stop_postgres fast
 }
