@@ -10,5 +10,7 @@ pub mod framework;
 pub mod logging;
 pub mod pubsub;
 mod status;
+mod wiring;
+pub use wiring::serve_with_database;
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -1,17 +1,3 @@
-use std::process::ExitCode;
-
-use shared::{db::Database, framework::Functions};
-
-fn main() -> ExitCode {
-    shared::logging::init();
-    let database = match Database::from_env() {
-        Ok(database) => database,
-        Err(e) => {
-            log::error!("database settings: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    Functions::new()
-        .register("ingest", ingest::function(database))
-        .run()
+fn main() -> std::process::ExitCode {
+    shared::serve_with_database("ingest", ingest::function)
 }

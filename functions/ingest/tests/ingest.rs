@@ -12,6 +12,18 @@ use shared::{
 };
 
 /// Posts a binary-mode `messagePublished` CloudEvent carrying `data`, as Eventarc would.
+/// Delivers and expects a 200.
+async fn accept(server: &TestServer, message_id: &str, data: &[u8]) -> Reply {
+    let reply = deliver(server, message_id, data).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "{message_id}: {:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    reply
+}
+
 async fn deliver(server: &TestServer, message_id: &str, data: &[u8]) -> Reply {
     deliver_published_at(server, message_id, "2024-05-06T07:08:09.123Z", data).await
 }
@@ -108,16 +120,12 @@ async fn a_valid_message_is_stored_before_the_2xx() {
 async fn an_explicit_id_updates_the_user() {
     let db = TestDatabase::with_sample_users().await;
     let server = start(&db.database).await;
-    assert_eq!(
-        deliver(
-            &server,
-            "m-1",
-            &user(Some(3), "alice@new.example", "Alice J.")
-        )
-        .await
-        .status,
-        StatusCode::OK
-    );
+    accept(
+        &server,
+        "m-1",
+        &user(Some(3), "alice@new.example", "Alice J."),
+    )
+    .await;
     assert_eq!(
         stored(&db, 3).await,
         Some(("alice@new.example".into(), "Alice J.".into()))
@@ -130,38 +138,26 @@ async fn an_explicit_id_updates_the_user() {
 async fn redelivered_message_is_stored_once() {
     let db = TestDatabase::create().await;
     let server = start(&db.database).await;
-    assert_eq!(
-        deliver(
-            &server,
-            "first",
-            &user(Some(10), "a@example.com", "Version A")
-        )
-        .await
-        .status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        deliver(
-            &server,
-            "second",
-            &user(Some(10), "b@example.com", "Version B")
-        )
-        .await
-        .status,
-        StatusCode::OK
-    );
+    accept(
+        &server,
+        "first",
+        &user(Some(10), "a@example.com", "Version A"),
+    )
+    .await;
+    accept(
+        &server,
+        "second",
+        &user(Some(10), "b@example.com", "Version B"),
+    )
+    .await;
     // A late copy of the first message must not undo the second.
     for _ in 0..3 {
-        assert_eq!(
-            deliver(
-                &server,
-                "first",
-                &user(Some(10), "a@example.com", "Version A")
-            )
-            .await
-            .status,
-            StatusCode::OK
-        );
+        accept(
+            &server,
+            "first",
+            &user(Some(10), "a@example.com", "Version A"),
+        )
+        .await;
     }
     assert_eq!(
         stored(&db, 10).await,
@@ -169,16 +165,12 @@ async fn redelivered_message_is_stored_once() {
     );
     // A message without an id is a new user only once.
     for _ in 0..3 {
-        assert_eq!(
-            deliver(
-                &server,
-                "generated",
-                &user(None, "g@example.com", "Generated")
-            )
-            .await
-            .status,
-            StatusCode::OK
-        );
+        accept(
+            &server,
+            "generated",
+            &user(None, "g@example.com", "Generated"),
+        )
+        .await;
     }
     assert_eq!(
         db.count("SELECT count(*) FROM users WHERE name = 'Generated'")
@@ -325,10 +317,7 @@ async fn each_poison_kind_is_acknowledged_and_kept_with_its_reason() {
     assert_eq!(rows.len(), 6);
     assert_eq!(db.count("SELECT count(*) FROM users").await, 0);
     // A redelivered poison message is not recorded twice.
-    assert_eq!(
-        deliver(&server, "p-json", b"{\"email\": ").await.status,
-        StatusCode::OK
-    );
+    accept(&server, "p-json", b"{\"email\": ").await;
     assert_eq!(db.count("SELECT count(*) FROM dead_letters").await, 6);
     server.stop().await;
 }
@@ -338,12 +327,7 @@ async fn database_down_gives_503_and_recovers_without_a_restart() {
     let cluster = OwnCluster::start("ingest-outage").await;
     let database = Database::new(cluster.config.clone()).unwrap();
     let server = start(&database).await;
-    assert_eq!(
-        deliver(&server, "before", &user(Some(1), "a@b.c", "Before"))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    accept(&server, "before", &user(Some(1), "a@b.c", "Before")).await;
 
     cluster.crash().await;
     let reply = deliver(&server, "during", &user(Some(2), "a@b.c", "During")).await;
@@ -364,10 +348,7 @@ async fn database_down_gives_503_and_recovers_without_a_restart() {
         "{:?}",
         String::from_utf8_lossy(&reply.body)
     );
-    assert_eq!(
-        deliver(&server, "poison-during", b"not json").await.status,
-        StatusCode::OK
-    );
+    accept(&server, "poison-during", b"not json").await;
     let (client, connection) = cluster
         .config
         .postgres()
@@ -393,24 +374,15 @@ async fn database_down_gives_503_and_recovers_without_a_restart() {
 async fn generated_ids_never_take_an_explicit_id_given_before() {
     let db = TestDatabase::with_sample_users().await;
     let server = start(&db.database).await;
-    assert_eq!(
-        deliver(
-            &server,
-            "explicit-100",
-            &user(Some(100), "e@x.y", "Explicit")
-        )
-        .await
-        .status,
-        StatusCode::OK
-    );
+    accept(
+        &server,
+        "explicit-100",
+        &user(Some(100), "e@x.y", "Explicit"),
+    )
+    .await;
     for i in 0..3 {
         let id = format!("generated-{i}");
-        assert_eq!(
-            deliver(&server, &id, &user(None, "g@x.y", "Generated"))
-                .await
-                .status,
-            StatusCode::OK
-        );
+        accept(&server, &id, &user(None, "g@x.y", "Generated")).await;
     }
     let ids: Vec<i32> = db
         .client

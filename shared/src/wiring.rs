@@ -1,0 +1,21 @@
+//! What a function binary's `main` does: connect the framework to the database.
+
+use std::process::ExitCode;
+
+use crate::{
+    db::Database,
+    framework::{Function, Functions},
+};
+
+/// Serves the function `make` builds on the database the environment names; bad database
+/// settings end the process at once with a message.
+pub fn serve_with_database(name: &str, make: impl FnOnce(Database) -> Function) -> ExitCode {
+    crate::logging::init();
+    match Database::from_env() {
+        Ok(database) => Functions::new().register(name, make(database)).run(),
+        Err(e) => {
+            log::error!("database settings: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
