@@ -47,7 +47,16 @@ impl DbError {
         };
         let detail = match error.as_db_error() {
             Some(db) => format!("{} ({})", db.message(), db.code().code()),
-            None => error.to_string(),
+            // The causes say why ("certificate verify failed", "No such file or directory").
+            None => {
+                let mut text = error.to_string();
+                let mut source = std::error::Error::source(error);
+                while let Some(cause) = source {
+                    text = format!("{text}: {cause}");
+                    source = cause.source();
+                }
+                text
+            }
         };
         Self {
             kind,

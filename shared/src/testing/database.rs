@@ -19,6 +19,16 @@ pub struct TestDatabase {
 impl TestDatabase {
     /// Creates an empty database, migrated.
     pub async fn create() -> Self {
+        let test = Self::create_unmigrated().await;
+        test.database
+            .check()
+            .await
+            .expect("migrate the test database");
+        test
+    }
+
+    /// Creates an empty database and leaves the migrations to the test.
+    pub async fn create_unmigrated() -> Self {
         static COUNT: AtomicUsize = AtomicUsize::new(0);
         assert!(
             std::env::var_os("PGHOST").is_some() || std::env::var_os("DATABASE_URL").is_some(),
@@ -46,7 +56,6 @@ impl TestDatabase {
             .expect("create the test database");
         let config = admin.with_database(&name);
         let database = Database::new(config.clone()).expect("pool");
-        database.check().await.expect("migrate the test database");
         let (client, connection) = config
             .postgres()
             .connect(tokio_postgres::NoTls)
@@ -79,15 +88,28 @@ impl TestDatabase {
 /// `scripts/pg-cluster` next to the shared one.
 pub struct OwnCluster {
     dir: std::path::PathBuf,
+    options: String,
     pub config: DbConfig,
 }
 
 impl OwnCluster {
     pub async fn start(name: &str) -> Self {
+        Self::start_with(name, "", |_| {}).await
+    }
+
+    /// Starts a cluster with extra server `options` (`-c name=value ...`), after `prepare`
+    /// has had the chance to put files (certificates, say) in its folder.
+    pub async fn start_with(
+        name: &str,
+        options: &str,
+        prepare: impl FnOnce(&std::path::Path),
+    ) -> Self {
         let base = std::env::var_os("PIPELINE_TEST_STATE")
             .expect("PIPELINE_TEST_STATE is unset: run the tests through scripts/test");
         let dir = std::path::Path::new(&base).join(format!("{name}-{}", std::process::id()));
-        let output = Self::script("start", dir.clone()).await;
+        std::fs::create_dir_all(&dir).expect("cluster folder");
+        prepare(&dir);
+        let output = Self::script("start", dir.clone(), options.to_owned()).await;
         let lookup = |key: &str| {
             output
                 .lines()
@@ -103,25 +125,35 @@ impl OwnCluster {
             acquire_timeout: std::time::Duration::from_secs(1),
             ..config
         };
-        Self { dir, config }
+        Self {
+            dir,
+            options: options.to_owned(),
+            config,
+        }
     }
 
     /// Stops the server at once, as a crash would.
     pub async fn crash(&self) {
-        Self::script("crash", self.dir.clone()).await;
+        Self::script("crash", self.dir.clone(), String::new()).await;
     }
 
     /// Starts it again on the same socket and port.
     pub async fn restart(&self) {
-        Self::script("start", self.dir.clone()).await;
+        Self::script("start", self.dir.clone(), self.options.clone()).await;
     }
 
-    async fn script(command: &'static str, dir: std::path::PathBuf) -> String {
+    /// The cluster's folder.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    async fn script(command: &'static str, dir: std::path::PathBuf, options: String) -> String {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/pg-cluster");
         tokio::task::spawn_blocking(move || {
             let output = std::process::Command::new(script)
                 .arg(command)
                 .arg(&dir)
+                .env("PG_OPTIONS", options)
                 .output()
                 .expect("run scripts/pg-cluster");
             assert!(

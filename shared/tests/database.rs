@@ -1,0 +1,205 @@
+//! The database layer against real PostgreSQL: migrations under concurrency, and TLS over
+//! TCP honouring sslmode.
+
+use std::{path::Path, process::Command};
+
+use shared::{
+    db::{Database, DbConfig},
+    testing::{OwnCluster, TestDatabase},
+};
+
+#[tokio::test]
+async fn migrations_apply_once_when_many_instances_start_together() {
+    let test = TestDatabase::create_unmigrated().await;
+    let starts: Vec<_> = (0..8)
+        .map(|_| {
+            let database = Database::new(test.config.clone()).unwrap();
+            tokio::spawn(async move { database.check().await })
+        })
+        .collect();
+    for start in starts {
+        start.await.unwrap().expect("every instance starts");
+    }
+    assert_eq!(
+        test.count("SELECT count(*) FROM schema_migrations").await,
+        3
+    );
+    assert_eq!(
+        test.count("SELECT count(*) FROM schema_migrations WHERE version IN (1, 2, 3)")
+            .await,
+        3
+    );
+    // And once more, on an up-to-date schema, is a no-op.
+    Database::new(test.config.clone())
+        .unwrap()
+        .check()
+        .await
+        .unwrap();
+    assert_eq!(
+        test.count("SELECT count(*) FROM schema_migrations").await,
+        3
+    );
+}
+
+#[tokio::test]
+async fn an_existing_users_table_of_the_original_system_is_adopted() {
+    let test = TestDatabase::create_unmigrated().await;
+    test.client
+        .batch_execute(
+            "CREATE TABLE users (user_id integer PRIMARY KEY, email VARCHAR(255) NOT NULL, name VARCHAR(255) NOT NULL);
+             INSERT INTO users VALUES (41, 'old@example.com', 'Old User')",
+        )
+        .await
+        .unwrap();
+    test.database
+        .check()
+        .await
+        .expect("migrations adopt the table");
+    assert_eq!(test.count("SELECT count(*) FROM users").await, 1);
+    // Generated ids start past the adopted rows.
+    assert_eq!(
+        test.count("SELECT nextval('users_generated_id_seq')").await,
+        42
+    );
+}
+
+/// A CA and a server certificate for localhost and 127.0.0.1, made with the openssl CLI.
+fn make_certificates(dir: &Path) {
+    let tls = dir.join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    let run = |args: &[&str]| {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(&tls)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("these tests need the openssl command");
+        assert!(status.success(), "openssl {args:?} failed");
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(
+        tls.join("san.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.pem",
+    ]);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        tls.join("server.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+}
+
+fn tcp_config(cluster: &OwnCluster, host: &str, mode: &str, root: Option<&Path>) -> DbConfig {
+    let port = cluster.config.postgres().get_ports()[0].to_string();
+    let root = root.map(|p| p.to_str().unwrap().to_owned());
+    DbConfig::from_lookup(|key| match key {
+        "PGHOST" => Some(host.to_owned()),
+        "PGPORT" => Some(port.clone()),
+        "PGUSER" => Some("postgres".into()),
+        "PGDATABASE" => Some("postgres".into()),
+        "PGSSLMODE" => Some(mode.to_owned()),
+        "PGSSLROOTCERT" => root.clone(),
+        "DB_ACQUIRE_TIMEOUT_SECS" => Some("2".into()),
+        _ => None,
+    })
+    .unwrap()
+}
+
+/// How many of the pipeline's connections use TLS, asked over the Unix socket.
+async fn tls_connections(cluster: &OwnCluster) -> i64 {
+    let (client, connection) = cluster
+        .config
+        .postgres()
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+             WHERE ssl AND application_name = 'rust-pubsub-pipeline'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn tcp_connections_use_tls_as_sslmode_says() {
+    // Paths are relative to the data folder, inside the cluster folder.
+    let options = "-c ssl=on -c ssl_cert_file=../tls/server.pem -c ssl_key_file=../tls/server.key";
+    let cluster = OwnCluster::start_with("tls", options, make_certificates).await;
+    let ca = cluster.dir().join("tls/ca.pem");
+
+    // require: encrypted, certificate not checked (libpq's meaning without a root certificate).
+    let required = Database::new(tcp_config(&cluster, "127.0.0.1", "require", None)).unwrap();
+    required.check().await.expect("sslmode=require connects");
+    assert_eq!(tls_connections(&cluster).await, 1);
+
+    // verify-full: the chain and the host name are checked against the given CA.
+    let verified =
+        Database::new(tcp_config(&cluster, "localhost", "verify-full", Some(&ca))).unwrap();
+    verified
+        .check()
+        .await
+        .expect("sslmode=verify-full with the right CA connects");
+    assert_eq!(tls_connections(&cluster).await, 2);
+
+    // verify-full against the system store: our test CA is not trusted there.
+    let untrusted = Database::new(tcp_config(&cluster, "localhost", "verify-full", None)).unwrap();
+    let error = untrusted
+        .check()
+        .await
+        .expect_err("an untrusted certificate is refused");
+    assert!(error.to_string().contains("certificate"), "{error}");
+
+    // disable: plain TCP.
+    let plain = Database::new(tcp_config(&cluster, "127.0.0.1", "disable", None)).unwrap();
+    plain.check().await.expect("sslmode=disable connects");
+    assert_eq!(tls_connections(&cluster).await, 2);
+}
