@@ -1,7 +1,9 @@
 //! `/data`: its query parameters and the streamed JSON page.
 
-use bytes::{BufMut, Bytes, BytesMut};
-use futures_util::{stream, Stream, StreamExt};
+use bytes::{BufMut, BytesMut};
+use std::task::Poll;
+
+use futures_util::{stream, Stream};
 use http_body::Frame;
 use http_body_util::StreamBody;
 use shared::{
@@ -15,8 +17,8 @@ use shared::{
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
 
-/// Rows are sent in chunks of at most this many, as they arrive.
-const ROWS_PER_CHUNK: usize = 128;
+/// A large page goes out in pieces of about this size.
+const CHUNK_BYTES: usize = 16 * 1024;
 
 /// A validated `/data` request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,72 +73,96 @@ impl PageQuery {
 
 /// The page as a streamed body: `{"data":[...]` then, if a further row exists, `"next"`.
 /// `rows` must yield up to `limit + 1` rows; the extra one only says that more exist.
+///
+/// Whatever rows have arrived go out together, so a small page is one write; a large one
+/// goes out in chunks of about `CHUNK_BYTES` as the database sends it.
 pub fn body(
     query: PageQuery,
     rows: impl Stream<Item = Result<UserRow, DbError>> + Send + 'static,
 ) -> Body {
     let limit = query.limit as usize;
-    let state = Encoder {
+    let mut rows = Box::pin(rows);
+    let mut encoder = Encoder {
+        limit,
         sent: 0,
         last_id: None,
         more: false,
+        started: false,
+        done: false,
     };
-    let chunks = rows
-        .ready_chunks(ROWS_PER_CHUNK)
-        .map(Some)
-        .chain(stream::once(async { None }))
-        .scan(state, move |state, chunk| {
-            let bytes = match chunk {
-                Some(rows) => state.rows(rows, limit),
-                None => Ok(state.end(limit)),
-            };
-            std::future::ready(Some(bytes))
-        })
-        .map(|bytes: Result<Bytes, BoxError>| bytes.map(Frame::data));
-    let head = stream::once(async { Ok(Frame::data(Bytes::from_static(b"{\"data\":["))) });
-    http_body_util::BodyExt::boxed_unsync(StreamBody::new(head.chain(chunks)))
+    let frames = stream::poll_fn(move |cx| {
+        if encoder.done {
+            return Poll::Ready(None);
+        }
+        let mut out = BytesMut::new();
+        if !encoder.started {
+            out.extend_from_slice(b"{\"data\":[");
+            encoder.started = true;
+        }
+        loop {
+            match rows.as_mut().poll_next(cx) {
+                Poll::Ready(Some(row)) => {
+                    if let Err(e) = encoder.row(row, &mut out) {
+                        encoder.done = true;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    if out.len() >= CHUNK_BYTES {
+                        break;
+                    }
+                }
+                Poll::Ready(None) => {
+                    encoder.end(&mut out);
+                    break;
+                }
+                Poll::Pending if out.is_empty() => return Poll::Pending,
+                Poll::Pending => break,
+            }
+        }
+        Poll::Ready(Some(Ok(Frame::data(out.freeze()))))
+    });
+    http_body_util::BodyExt::boxed_unsync(StreamBody::new(frames))
 }
 
 struct Encoder {
+    limit: usize,
     sent: usize,
     last_id: Option<i32>,
     more: bool,
+    started: bool,
+    done: bool,
 }
 
 impl Encoder {
-    fn rows(
-        &mut self,
-        rows: Vec<Result<UserRow, DbError>>,
-        limit: usize,
-    ) -> Result<Bytes, BoxError> {
-        let mut out = BytesMut::with_capacity(rows.len() * 96);
-        for row in rows {
-            // A failure mid-stream ends the body abruptly: the client sees a broken response,
-            // never a truncated page that looks whole.
-            let row = row.map_err(|e| {
-                log::warn!("reading users failed mid-page: {e}");
-                Box::new(e) as BoxError
-            })?;
-            if self.sent == limit {
-                self.more = true;
-                continue;
-            }
-            if self.sent > 0 {
-                out.put_u8(b',');
-            }
-            serde_json::to_writer((&mut out).writer(), &row)?;
-            self.sent += 1;
-            self.last_id = Some(row.user_id);
+    fn row(&mut self, row: Result<UserRow, DbError>, out: &mut BytesMut) -> Result<(), BoxError> {
+        // A failure mid-stream ends the body abruptly: the client sees a broken response,
+        // never a truncated page that looks whole.
+        let row = row.map_err(|e| {
+            log::warn!("reading users failed mid-page: {e}");
+            Box::new(e) as BoxError
+        })?;
+        if self.sent == self.limit {
+            self.more = true;
+            return Ok(());
         }
-        Ok(out.freeze())
+        if self.sent > 0 {
+            out.put_u8(b',');
+        }
+        serde_json::to_writer(out.writer(), &row)?;
+        self.sent += 1;
+        self.last_id = Some(row.user_id);
+        Ok(())
     }
 
-    fn end(&self, limit: usize) -> Bytes {
+    fn end(&mut self, out: &mut BytesMut) {
+        self.done = true;
         match (self.more, self.last_id) {
             (true, Some(last)) => {
-                Bytes::from(format!("],\"next\":\"/data?limit={limit}&after={last}\"}}"))
+                let limit = self.limit;
+                out.extend_from_slice(
+                    format!("],\"next\":\"/data?limit={limit}&after={last}\"}}").as_bytes(),
+                );
             }
-            _ => Bytes::from_static(b"]}"),
+            _ => out.extend_from_slice(b"]}"),
         }
     }
 }
