@@ -151,13 +151,7 @@ fn tcp_config(cluster: &OwnCluster, host: &str, mode: &str, root: Option<&Path>)
 
 /// How many of the pipeline's connections use TLS, asked over the Unix socket.
 async fn tls_connections(cluster: &OwnCluster) -> i64 {
-    let (client, connection) = cluster
-        .config
-        .postgres()
-        .connect(tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = cluster.client().await;
     client
         .query_one(
             "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)

@@ -349,13 +349,7 @@ async fn database_down_gives_503_and_recovers_without_a_restart() {
         String::from_utf8_lossy(&reply.body)
     );
     accept(&server, "poison-during", b"not json").await;
-    let (client, connection) = cluster
-        .config
-        .postgres()
-        .connect(tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = cluster.client().await;
     let users: i64 = client
         .query_one("SELECT count(*) FROM users", &[])
         .await

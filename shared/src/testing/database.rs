@@ -8,6 +8,17 @@ use crate::db::{Database, DbConfig};
 /// The original system's six sample users.
 pub const SAMPLE_USERS_SQL: &str = include_str!("../../sql/sample_users.sql");
 
+/// A connection outside any pool, over the Unix socket (no TLS), to set up or inspect.
+pub async fn plain_client(config: &DbConfig) -> tokio_postgres::Client {
+    let (client, connection) = config
+        .postgres()
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test cluster");
+    tokio::spawn(connection);
+    client
+}
+
 pub struct TestDatabase {
     pub name: String,
     pub config: DbConfig,
@@ -44,24 +55,14 @@ impl TestDatabase {
                 .unwrap()
                 .subsec_nanos()
         );
-        let (client, connection) = admin
-            .postgres()
-            .connect(tokio_postgres::NoTls)
+        plain_client(&admin)
             .await
-            .expect("connect to the test cluster");
-        tokio::spawn(connection);
-        client
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .await
             .expect("create the test database");
         let config = admin.with_database(&name);
         let database = Database::new(config.clone()).expect("pool");
-        let (client, connection) = config
-            .postgres()
-            .connect(tokio_postgres::NoTls)
-            .await
-            .expect("connect to the test database");
-        tokio::spawn(connection);
+        let client = plain_client(&config).await;
         Self {
             name,
             config,
@@ -130,6 +131,11 @@ impl OwnCluster {
             options: options.to_owned(),
             config,
         }
+    }
+
+    /// A direct connection over the Unix socket, to check what was stored.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        plain_client(&self.config).await
     }
 
     /// Stops the server at once, as a crash would.
