@@ -469,3 +469,30 @@ async fn two_thousand_concurrent_distinct_events_give_two_thousand_rows() {
         2000
     );
 }
+
+#[tokio::test]
+async fn concurrent_deliveries_are_written_together() {
+    let db = TestDatabase::create().await;
+    let server = Arc::new(start(&db.database).await);
+    let sends: Vec<_> = (0..200)
+        .map(|i| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                let data = user(None, &format!("batch{i}@example.com"), "Batched");
+                deliver(&server, &format!("batch-{i}"), &data).await.status
+            })
+        })
+        .collect();
+    for send in sends {
+        assert_eq!(send.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(db.count("SELECT count(*) FROM users").await, 200);
+    // processed_at is the transaction's start time: one value per transaction.
+    let transactions = db
+        .count("SELECT count(DISTINCT processed_at) FROM processed_messages")
+        .await;
+    assert!(
+        transactions <= 100,
+        "200 concurrent deliveries took {transactions} transactions; group commit should share them"
+    );
+}
