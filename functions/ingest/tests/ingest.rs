@@ -496,3 +496,46 @@ async fn concurrent_deliveries_are_written_together() {
         "200 concurrent deliveries took {transactions} transactions; group commit should share them"
     );
 }
+
+#[tokio::test]
+async fn a_row_the_database_refuses_does_not_fail_its_batch() {
+    let db = TestDatabase::create().await;
+    // A rule only the database knows, so the row passes validation and fails in the batch.
+    db.client
+        .batch_execute("ALTER TABLE users ADD CONSTRAINT no_mallory CHECK (name <> 'Mallory')")
+        .await
+        .unwrap();
+    let server = Arc::new(start(&db.database).await);
+    let sends: Vec<_> = (0..100)
+        .map(|i| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                let name = if i == 50 {
+                    "Mallory".to_owned()
+                } else {
+                    format!("Neighbour {i}")
+                };
+                deliver(
+                    &server,
+                    &format!("row-{i}"),
+                    &user(None, "n@example.com", &name),
+                )
+                .await
+            })
+        })
+        .collect();
+    for send in sends {
+        assert_eq!(send.await.unwrap().status, StatusCode::OK);
+    }
+    assert_eq!(db.count("SELECT count(*) FROM users").await, 99);
+    let reason: String = db
+        .client
+        .query_one(
+            "SELECT reason FROM dead_letters WHERE message_id = 'row-50'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(reason.contains("no_mallory"), "{reason}");
+}
