@@ -51,12 +51,11 @@ pub struct UserRow {
 
 impl Database {
     /// Writes `users` (distinct delivery keys) in one round trip and one transaction, and says
-    /// for each what happened. A single autocommit statement, so concurrent batches can share
-    /// the pipelined connection. Messages seen before are skipped; later messages for the same
+    /// for each what happened. Messages seen before are skipped; later messages for the same
     /// user win. The work is the `ingest_users` function (migration 0003).
     pub async fn write_users(&self, users: &[NewUser]) -> Result<Vec<WriteOutcome>, DbError> {
         let fail = |e: tokio_postgres::Error| DbError::from_postgres("writing users", &e);
-        let client = self.shared_client().await?;
+        let client = self.client().await?;
         let statement = client
             .prepare_cached("SELECT delivery_key, user_id FROM ingest_users($1, $2, $3, $4)")
             .await
