@@ -4,9 +4,11 @@
 
 use std::{
     collections::HashMap,
+    panic::AssertUnwindSafe,
     sync::{Arc, OnceLock},
 };
 
+use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
@@ -59,7 +61,12 @@ impl UserWriter {
 async fn run(database: Database, mut queue: mpsc::Receiver<(NewUser, Reply)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        write_batch(&database, std::mem::take(&mut batch)).await;
+        // A bug in one batch must not stop every later write: its deliveries see their reply
+        // dropped (500, so Pub/Sub retries them) and the writer goes on.
+        let write = AssertUnwindSafe(write_batch(&database, std::mem::take(&mut batch)));
+        if write.catch_unwind().await.is_err() {
+            log::error!("the database writer panicked on a batch; its deliveries will be retried");
+        }
     }
 }
 
