@@ -74,6 +74,22 @@ async fn deliver_raw(server: &TestServer, id: &str, ty: &str, body: String) -> R
         .await
 }
 
+/// Delivers every (message id, data) at once and returns the answers in order.
+async fn deliver_all(server: &Arc<TestServer>, messages: Vec<(String, Vec<u8>)>) -> Vec<Reply> {
+    let sends: Vec<_> = messages
+        .into_iter()
+        .map(|(id, data)| {
+            let server = server.clone();
+            tokio::spawn(async move { deliver(&server, &id, &data).await })
+        })
+        .collect();
+    let mut replies = Vec::with_capacity(sends.len());
+    for send in sends {
+        replies.push(send.await.unwrap());
+    }
+    replies
+}
+
 fn user(id: Option<i32>, email: &str, name: &str) -> Vec<u8> {
     let mut value = json!({"email": email, "name": name});
     if let Some(id) = id {
@@ -218,22 +234,16 @@ async fn a_reused_message_id_with_another_publish_time_is_a_new_message() {
 async fn fifty_concurrent_copies_change_the_table_once() {
     let db = TestDatabase::create().await;
     let server = Arc::new(start(&db.database).await);
-    let copies: Vec<_> = (0..50)
+    let copies = (0..50)
         .map(|_| {
-            let server = server.clone();
-            tokio::spawn(async move {
-                deliver(
-                    &server,
-                    "same-message",
-                    &user(None, "copy@example.com", "Copy"),
-                )
-                .await
-                .status
-            })
+            (
+                "same-message".to_owned(),
+                user(None, "copy@example.com", "Copy"),
+            )
         })
         .collect();
-    for copy in copies {
-        assert_eq!(copy.await.unwrap(), StatusCode::OK);
+    for reply in deliver_all(&server, copies).await {
+        assert_eq!(reply.status, StatusCode::OK);
     }
     assert_eq!(db.count("SELECT count(*) FROM users").await, 1);
     assert_eq!(db.count("SELECT count(*) FROM processed_messages").await, 1);
@@ -406,15 +416,8 @@ async fn generated_ids_stay_clear_of_explicit_ids_under_concurrency() {
     let send_all = |messages: Vec<(String, Vec<u8>)>| {
         let server = server.clone();
         async move {
-            let sends: Vec<_> = messages
-                .into_iter()
-                .map(|(id, data)| {
-                    let server = server.clone();
-                    tokio::spawn(async move { deliver(&server, &id, &data).await.status })
-                })
-                .collect();
-            for send in sends {
-                assert_eq!(send.await.unwrap(), StatusCode::OK);
+            for reply in deliver_all(&server, messages).await {
+                assert_eq!(reply.status, StatusCode::OK);
             }
         }
     };
@@ -449,19 +452,14 @@ async fn generated_ids_stay_clear_of_explicit_ids_under_concurrency() {
 async fn two_thousand_concurrent_distinct_events_give_two_thousand_rows() {
     let db = TestDatabase::create().await;
     let server = Arc::new(start(&db.database).await);
-    let sends: Vec<_> = (0..2000)
+    let events = (0..2000)
         .map(|i| {
-            let server = server.clone();
-            tokio::spawn(async move {
-                let data = user(None, &format!("user{i}@example.com"), &format!("User {i}"));
-                deliver(&server, &format!("distinct-{i}"), &data)
-                    .await
-                    .status
-            })
+            let data = user(None, &format!("user{i}@example.com"), &format!("User {i}"));
+            (format!("distinct-{i}"), data)
         })
         .collect();
-    for send in sends {
-        assert_eq!(send.await.unwrap(), StatusCode::OK);
+    for reply in deliver_all(&server, events).await {
+        assert_eq!(reply.status, StatusCode::OK);
     }
     assert_eq!(db.count("SELECT count(*) FROM users").await, 2000);
     assert_eq!(
@@ -474,17 +472,14 @@ async fn two_thousand_concurrent_distinct_events_give_two_thousand_rows() {
 async fn concurrent_deliveries_are_written_together() {
     let db = TestDatabase::create().await;
     let server = Arc::new(start(&db.database).await);
-    let sends: Vec<_> = (0..200)
+    let events = (0..200)
         .map(|i| {
-            let server = server.clone();
-            tokio::spawn(async move {
-                let data = user(None, &format!("batch{i}@example.com"), "Batched");
-                deliver(&server, &format!("batch-{i}"), &data).await.status
-            })
+            let data = user(None, &format!("batch{i}@example.com"), "Batched");
+            (format!("batch-{i}"), data)
         })
         .collect();
-    for send in sends {
-        assert_eq!(send.await.unwrap(), StatusCode::OK);
+    for reply in deliver_all(&server, events).await {
+        assert_eq!(reply.status, StatusCode::OK);
     }
     assert_eq!(db.count("SELECT count(*) FROM users").await, 200);
     // processed_at is the transaction's start time: one value per transaction.
@@ -506,26 +501,18 @@ async fn a_row_the_database_refuses_does_not_fail_its_batch() {
         .await
         .unwrap();
     let server = Arc::new(start(&db.database).await);
-    let sends: Vec<_> = (0..100)
+    let events = (0..100)
         .map(|i| {
-            let server = server.clone();
-            tokio::spawn(async move {
-                let name = if i == 50 {
-                    "Mallory".to_owned()
-                } else {
-                    format!("Neighbour {i}")
-                };
-                deliver(
-                    &server,
-                    &format!("row-{i}"),
-                    &user(None, "n@example.com", &name),
-                )
-                .await
-            })
+            let name = if i == 50 {
+                "Mallory".to_owned()
+            } else {
+                format!("Neighbour {i}")
+            };
+            (format!("row-{i}"), user(None, "n@example.com", &name))
         })
         .collect();
-    for send in sends {
-        assert_eq!(send.await.unwrap().status, StatusCode::OK);
+    for reply in deliver_all(&server, events).await {
+        assert_eq!(reply.status, StatusCode::OK);
     }
     assert_eq!(db.count("SELECT count(*) FROM users").await, 99);
     let reason: String = db
