@@ -17,6 +17,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "ingest_users_function",
         include_str!("../../migrations/0003_ingest_users_function.sql"),
     ),
+    (
+        4,
+        "store_user_messages",
+        include_str!("../../migrations/0004_store_user_messages.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names this schema's migration lock.

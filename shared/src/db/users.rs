@@ -1,7 +1,5 @@
 //! The pipeline's queries on `users`, `processed_messages` and `dead_letters`.
 
-use std::collections::HashMap;
-
 use futures_util::{Stream, StreamExt, TryStreamExt};
 
 use super::{
@@ -52,35 +50,41 @@ pub struct UserRow {
 impl Database {
     /// Writes `users` (distinct delivery keys) in one round trip and one transaction, and says
     /// for each what happened. Messages seen before are skipped; later messages for the same
-    /// user win. The work is the `ingest_users` function (migration 0003).
+    /// user win. The work is the `store_user_messages` function (migration 0004).
     pub async fn write_users(&self, users: &[NewUser]) -> Result<Vec<WriteOutcome>, DbError> {
         let fail = |e: tokio_postgres::Error| DbError::from_postgres("writing users", &e);
         let client = self.client().await?;
         let statement = client
-            .prepare_cached("SELECT delivery_key, user_id FROM ingest_users($1, $2, $3, $4)")
+            .prepare_cached("SELECT store_user_messages($1, $2, $3, $4)")
             .await
             .map_err(fail)?;
         let keys: Vec<&str> = users.iter().map(|u| u.delivery_key.as_str()).collect();
         let user_ids: Vec<Option<i32>> = users.iter().map(|u| u.user_id).collect();
         let emails: Vec<&str> = users.iter().map(|u| u.email.as_str()).collect();
         let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
-        let rows = client
-            .query(&statement, &[&keys, &user_ids, &emails, &names])
+        let row = client
+            .query_one(&statement, &[&keys, &user_ids, &emails, &names])
             .await
             .map_err(fail)?;
-        let stored: HashMap<&str, Option<i32>> =
-            rows.iter().map(|row| (row.get(0), row.get(1))).collect();
-        users
-            .iter()
-            .map(|user| match stored.get(user.delivery_key.as_str()) {
-                Some(Some(user_id)) => Ok(WriteOutcome::Stored { user_id: *user_id }),
-                Some(None) => Ok(WriteOutcome::AlreadyProcessed),
-                None => Err(DbError {
-                    kind: DbErrorKind::Internal,
-                    message: format!("ingest_users returned no row for {}", user.delivery_key),
-                }),
+        // Per message, aligned with `users`: the id it stored, or NULL if seen before.
+        let stored: Vec<Option<i32>> = row.try_get(0).map_err(fail)?;
+        if stored.len() != users.len() {
+            return Err(DbError {
+                kind: DbErrorKind::Internal,
+                message: format!(
+                    "store_user_messages answered {} results for {} messages",
+                    stored.len(),
+                    users.len()
+                ),
+            });
+        }
+        Ok(stored
+            .into_iter()
+            .map(|user_id| match user_id {
+                Some(user_id) => WriteOutcome::Stored { user_id },
+                None => WriteOutcome::AlreadyProcessed,
             })
-            .collect()
+            .collect())
     }
 
     /// Users with ids above `after`, in id order, at most `limit`, streamed as the database

@@ -1,0 +1,141 @@
+//! The batch write (`Database::write_users`) against real PostgreSQL, on the paths a batch of
+//! only new messages for new users does not take: a redelivery in the batch, explicit ids
+//! mixed in, and ids a concurrent writer took behind the sequence's back.
+
+use shared::{
+    db::{NewUser, WriteOutcome},
+    testing::TestDatabase,
+};
+
+fn new_user(key: &str, user_id: Option<i32>, name: &str) -> NewUser {
+    NewUser {
+        delivery_key: key.into(),
+        user_id,
+        email: format!("{}@example.com", name.to_lowercase()),
+        name: name.into(),
+    }
+}
+
+async fn name_of(test: &TestDatabase, user_id: i32) -> Option<String> {
+    test.client
+        .query_opt("SELECT name FROM users WHERE user_id = $1", &[&user_id])
+        .await
+        .unwrap()
+        .map(|row| row.get(0))
+}
+
+fn stored_id(outcome: WriteOutcome) -> i32 {
+    match outcome {
+        WriteOutcome::Stored { user_id } => user_id,
+        WriteOutcome::AlreadyProcessed => panic!("expected the message to be stored"),
+    }
+}
+
+#[tokio::test]
+async fn a_redelivery_in_a_batch_changes_nothing_and_its_neighbours_are_stored() {
+    let test = TestDatabase::create().await;
+    let first = test
+        .database
+        .write_users(&[new_user("m1", None, "Ada")])
+        .await
+        .unwrap();
+    let ada = stored_id(first[0]);
+
+    let outcomes = test
+        .database
+        .write_users(&[
+            new_user("m2", None, "Grace"),
+            new_user("m1", None, "Ada"),
+            new_user("m3", None, "Edsger"),
+        ])
+        .await
+        .unwrap();
+
+    assert_eq!(outcomes[1], WriteOutcome::AlreadyProcessed);
+    let (grace, edsger) = (stored_id(outcomes[0]), stored_id(outcomes[2]));
+    assert_eq!(name_of(&test, grace).await.as_deref(), Some("Grace"));
+    assert_eq!(name_of(&test, edsger).await.as_deref(), Some("Edsger"));
+    assert_eq!(name_of(&test, ada).await.as_deref(), Some("Ada"));
+    assert_eq!(test.count("SELECT count(*) FROM users").await, 3);
+    assert_eq!(
+        test.count("SELECT count(*) FROM processed_messages").await,
+        3
+    );
+
+    // A batch of nothing but redeliveries.
+    let again = test
+        .database
+        .write_users(&[
+            new_user("m3", None, "Edsger"),
+            new_user("m2", None, "Grace"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(again, vec![WriteOutcome::AlreadyProcessed; 2]);
+    assert_eq!(test.count("SELECT count(*) FROM users").await, 3);
+}
+
+#[tokio::test]
+async fn generated_ids_skip_ids_taken_behind_the_sequences_back() {
+    let test = TestDatabase::create().await;
+    // As concurrent writers would between storing explicit ids and moving the sequence on:
+    // the next six values are taken, more than one draw for each of the three messages.
+    test.client
+        .batch_execute(
+            "INSERT INTO users SELECT i, 'taken' || i || '@example.com', 'Taken ' || i
+             FROM generate_series(1, 6) i",
+        )
+        .await
+        .unwrap();
+
+    let outcomes = test
+        .database
+        .write_users(&[
+            new_user("g1", None, "Ada"),
+            new_user("g2", None, "Grace"),
+            new_user("g3", None, "Edsger"),
+        ])
+        .await
+        .unwrap();
+
+    let ids: Vec<i32> = outcomes.into_iter().map(stored_id).collect();
+    for (id, name) in ids.iter().zip(["Ada", "Grace", "Edsger"]) {
+        assert!(*id > 6, "{name} got a taken id {id}");
+        assert_eq!(name_of(&test, *id).await.as_deref(), Some(name));
+    }
+    assert_eq!(
+        test.count("SELECT count(*) FROM users WHERE name LIKE 'Taken %'")
+            .await,
+        6
+    );
+    assert_eq!(
+        test.count("SELECT count(DISTINCT user_id) FROM users")
+            .await,
+        9
+    );
+}
+
+#[tokio::test]
+async fn explicit_and_generated_ids_in_one_batch() {
+    let test = TestDatabase::create().await;
+    let outcomes = test
+        .database
+        .write_users(&[
+            new_user("e1", Some(10), "First"),
+            new_user("n1", None, "Ada"),
+            new_user("e2", Some(10), "Second"),
+            new_user("e3", Some(3), "Three"),
+        ])
+        .await
+        .unwrap();
+
+    assert_eq!(stored_id(outcomes[0]), 10);
+    assert_eq!(stored_id(outcomes[2]), 10);
+    assert_eq!(stored_id(outcomes[3]), 3);
+    // The later message for the same user wins; the generated id is past every explicit one.
+    assert_eq!(name_of(&test, 10).await.as_deref(), Some("Second"));
+    let ada = stored_id(outcomes[1]);
+    assert!(ada > 10, "generated id {ada} is not past the explicit ids");
+    assert_eq!(name_of(&test, ada).await.as_deref(), Some("Ada"));
+    assert_eq!(test.count("SELECT count(*) FROM users").await, 3);
+}
