@@ -15,9 +15,9 @@ pub const MESSAGE_PUBLISHED: &str = "google.cloud.pubsub.topic.v1.messagePublish
 
 /// A Pub/Sub message as delivered, its data decoded from base64.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "WirePublished")]
 pub struct MessagePublishedData {
     pub message: PubsubMessage,
-    #[serde(default)]
     pub subscription: Option<String>,
 }
 
@@ -67,26 +67,38 @@ impl MessagePublishedData {
             Some(Data::Binary(bytes)) => serde_json::from_slice(bytes),
             Some(Data::String(text)) => serde_json::from_str(text),
         };
-        let mut data: Self = parsed.map_err(|e| PayloadError::Malformed(e.to_string()))?;
-        data.message.delivery_attempt = data
-            .message
-            .delivery_attempt
-            .or(event_delivery_attempt(event));
-        Ok(data)
+        parsed.map_err(|e| PayloadError::Malformed(e.to_string()))
     }
 }
 
-/// Push deliveries put `deliveryAttempt` beside the message, not in it.
-fn event_delivery_attempt(event: &Event) -> Option<u32> {
-    let value: serde_json::Value = match event.data()? {
-        Data::Json(value) => value.clone(),
-        Data::Binary(bytes) => serde_json::from_slice(bytes).ok()?,
-        Data::String(text) => serde_json::from_str(text).ok()?,
-    };
-    let attempt = value
-        .get("deliveryAttempt")
-        .or_else(|| value.get("delivery_attempt"))?;
-    attempt.as_u64().and_then(|n| u32::try_from(n).ok())
+/// The event data as it is on the wire. Push deliveries put `deliveryAttempt` beside the
+/// message, not in it; read in the same pass, it costs no second parse of the body.
+#[derive(Deserialize)]
+struct WirePublished {
+    message: PubsubMessage,
+    #[serde(default)]
+    subscription: Option<String>,
+    #[serde(default, rename = "deliveryAttempt")]
+    delivery_attempt: Option<serde_json::Value>,
+    #[serde(default, rename = "delivery_attempt")]
+    delivery_attempt_snake: Option<serde_json::Value>,
+}
+
+impl From<WirePublished> for MessagePublishedData {
+    fn from(wire: WirePublished) -> Self {
+        // Only a count; anything else there is ignored rather than failing the message.
+        let beside = wire
+            .delivery_attempt
+            .or(wire.delivery_attempt_snake)
+            .and_then(|v| v.as_u64())
+            .and_then(|n| u32::try_from(n).ok());
+        let mut message = wire.message;
+        message.delivery_attempt = message.delivery_attempt.or(beside);
+        Self {
+            message,
+            subscription: wire.subscription,
+        }
+    }
 }
 
 /// The message as it is on the wire, both spellings side by side.
@@ -199,6 +211,15 @@ mod tests {
         assert_eq!(d.message.message_id, "7");
         assert!(d.message.data.is_empty());
         assert_eq!(d.message.delivery_attempt, Some(3));
+        // The message's own count wins; one that is not a count is ignored, not fatal.
+        let e = event(
+            json!({"message": {"messageId": "8", "deliveryAttempt": 2}, "delivery_attempt": 5}),
+        );
+        let d = MessagePublishedData::from_event(&e).unwrap();
+        assert_eq!(d.message.delivery_attempt, Some(2));
+        let e = event(json!({"message": {"messageId": "9"}, "deliveryAttempt": "soon"}));
+        let d = MessagePublishedData::from_event(&e).unwrap();
+        assert_eq!(d.message.delivery_attempt, None);
     }
 
     #[test]
