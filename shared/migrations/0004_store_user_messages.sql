@@ -2,7 +2,8 @@
 -- in one call: one round trip, one (implicit) transaction. Returns, aligned with the input,
 -- the user id each message stored, or NULL where the message had been processed before (a
 -- redelivery: nothing changes).
---   * each message is claimed in processed_messages exactly once;
+--   * each message is claimed in processed_messages exactly once, in key order (so writers
+--     claiming copies of the same messages cannot deadlock);
 --   * explicit ids are inserted or updated, the last message of the batch winning, in id
 --     order (so concurrent batches cannot deadlock), and move the id sequence past them;
 --   * messages without an id get fresh sequence values; a value that a concurrent writer has
@@ -29,7 +30,7 @@ BEGIN
         -- where ON CONFLICT looks twice; a redelivery or a taken id undoes this block and
         -- the general way below runs instead.
         BEGIN
-            INSERT INTO processed_messages (delivery_key) SELECT unnest(message_ids);
+            INSERT INTO processed_messages (delivery_key) SELECT unnest(message_ids) ORDER BY 1;
             stored := ARRAY(SELECT nextval('users_generated_id_seq')::int4 FROM generate_series(1, total));
             INSERT INTO users (user_id, email, name) SELECT * FROM unnest(stored, emails, names);
             RETURN stored;
@@ -40,7 +41,7 @@ BEGIN
 
     WITH c AS (
         INSERT INTO processed_messages AS p (delivery_key)
-        SELECT unnest(message_ids)
+        SELECT unnest(message_ids) ORDER BY 1
         ON CONFLICT ON CONSTRAINT processed_messages_pkey DO NOTHING
         RETURNING p.delivery_key
     )

@@ -139,3 +139,29 @@ async fn explicit_and_generated_ids_in_one_batch() {
     assert_eq!(name_of(&test, ada).await.as_deref(), Some("Ada"));
     assert_eq!(test.count("SELECT count(*) FROM users").await, 3);
 }
+
+#[tokio::test]
+async fn writers_claiming_copies_in_opposite_orders_do_not_deadlock() {
+    // Two instances can each hold a batch of copies of the same messages (a redelivery after
+    // an ack deadline), in any order. Each claims its keys in key order, so neither can hold
+    // a key the other waits for while waiting for one the other holds.
+    let test = TestDatabase::create().await;
+    let other = shared::db::Database::new(test.config.clone()).unwrap();
+    for round in 0..10 {
+        let batch: Vec<NewUser> = (0..64)
+            .map(|i| new_user(&format!("r{round}-m{i:02}"), None, "Copy"))
+            .collect();
+        let reversed: Vec<NewUser> = batch.iter().rev().cloned().collect();
+        let (a, b) = tokio::join!(
+            test.database.write_users(&batch),
+            other.write_users(&reversed)
+        );
+        let (a, b) = (a.expect("first writer"), b.expect("second writer"));
+        // Each message took effect once, through one writer or the other.
+        for (x, y) in a.iter().zip(b.iter().rev()) {
+            let stored = |o: &WriteOutcome| matches!(o, WriteOutcome::Stored { .. });
+            assert!(stored(x) != stored(y), "{x:?} and {y:?}");
+        }
+    }
+    assert_eq!(test.count("SELECT count(*) FROM users").await, 640);
+}
