@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Tests scripts/deploy's decisions in a throwaway clone of this repository: when it refuses,
+# what it says, and that it never rewrites a stack file git tracks. There is no Pulumi CLI or
+# GCP access here, so `pulumi`, `gcloud` and `docker` are small stand-ins on PATH that keep a
+# stack's settings in pulumi/Pulumi.<stack>.yaml (as the real CLI does) and log every call;
+# git is the real one.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+git clone -q "$repo" "$work/repo"
+# The scripts under test are the working tree's, committed or not.
+cp "$repo/scripts/deploy" "$work/repo/scripts/deploy"
+cp "$repo/scripts/lib/common.sh" "$work/repo/scripts/lib/common.sh"
+mkdir -p "$work/bin" "$work/stacks"
+log=$work/calls.log
+export FAKE_STACKS=$work/stacks FAKE_LOG=$log
+
+cat >"$work/bin/pulumi" <<'EOF'
+#!/usr/bin/env bash
+# Stand-in for the Pulumi CLI: stacks are folders, settings live in ./Pulumi.<stack>.yaml.
+echo "pulumi $*" >>"$FAKE_LOG"
+current=$(cat "$FAKE_STACKS/.current" 2>/dev/null || true)
+key() { case $1 in *:*) echo "$1" ;; *) echo "rust-pubsub-pipeline:$1" ;; esac; }
+case "$1 $2" in
+  "stack select") [ -d "$FAKE_STACKS/$3" ] || { echo "no stack named '$3' found" >&2; exit 255; }
+                  echo "$3" >"$FAKE_STACKS/.current" ;;
+  "stack init") mkdir -p "$FAKE_STACKS/$3"; echo "$3" >"$FAKE_STACKS/.current" ;;
+  "config get") k=$(key "$3")
+                line=$(grep -E "^  $k:" "Pulumi.$current.yaml" 2>/dev/null) || exit 255
+                echo "${line#*: }" ;;
+  "config set") k=$(key "$3"); [ -f "Pulumi.$current.yaml" ] || echo "config:" >"Pulumi.$current.yaml"
+                echo "  $k: $4" >>"Pulumi.$current.yaml" ;;
+  *) ;;
+esac
+EOF
+cat >"$work/bin/gcloud" <<'EOF'
+#!/usr/bin/env bash
+echo "gcloud $*" >>"$FAKE_LOG"
+EOF
+cp "$work/bin/gcloud" "$work/bin/docker"
+chmod +x "$work/bin/"*
+export PATH=$work/bin:$PATH
+
+passed=0 failed=0
+# run NAME EXPECTED_EXIT EXPECTED_OUTPUT ARGS...: runs scripts/deploy, checks its exit code and
+# that its output contains EXPECTED_OUTPUT.
+run() {
+  local name=$1 want=$2 expect=$3 out status=0
+  shift 3
+  : >"$log"
+  out=$(cd "$work/repo" && scripts/deploy "$@" 2>&1) || status=$?
+  if [ "$status" -eq "$want" ] && [[ $out == *"$expect"* ]]; then
+    passed=$((passed + 1)); echo "    PASS $name"
+  else
+    failed=$((failed + 1)); echo "    FAIL $name (exit $status, wanted $want; output:)"; printf '%s\n' "$out" | sed 's/^/      /'
+  fi
+}
+# expect_log NAME PATTERN / refute_log NAME PATTERN: what the last run called.
+expect_log() { if grep -qE "$2" "$log"; then passed=$((passed + 1)); echo "    PASS $1"; else failed=$((failed + 1)); echo "    FAIL $1"; sed 's/^/      /' "$log"; fi; }
+refute_log() { if grep -qE "$2" "$log"; then failed=$((failed + 1)); echo "    FAIL $1"; sed 's/^/      /' "$log"; else passed=$((passed + 1)); echo "    PASS $1"; fi; }
+
+run "--help has no side effects" 0 "--preview" --help
+refute_log "--help calls nothing" .
+run "a flag without its value is a usage error" 1 "--stack needs a value" --stack
+run "an invalid project id is refused" 1 "is not a GCP project id" --project My_Project
+
+run "a new stack needs --project" 1 "create it with: scripts/deploy --stack prod --project" --stack prod
+run "no dbPassword: refuses and says how to set it" 1 "pulumi config set --secret dbPassword" \
+  --stack prod --project pipeline-test-1 --preview
+expect_log "the new stack records its project" "pulumi config set gcp:project pipeline-test-1"
+refute_log "nothing is enabled or deployed without the password" "services enable|pulumi preview|pulumi up"
+
+echo "  rust-pubsub-pipeline:dbPassword: {secure: v1:abc}" >>"$work/repo/pulumi/Pulumi.prod.yaml"
+run "with the password it previews" 0 "pulumi preview" --stack prod --preview
+expect_log "prerequisite APIs enabled first" "gcloud services enable cloudresourcemanager.googleapis.com serviceusage.googleapis.com --project pipeline-test-1"
+expect_log "then pulumi preview" "pulumi preview --diff"
+run "another --project than the stack's is refused" 1 "has gcp:project=pipeline-test-1, not other-project-2" \
+  --stack prod --project other-project-2
+
+# A committed stack file is only ever read.
+mkdir -p "$FAKE_STACKS/ci"
+printf 'config:\n  rust-pubsub-pipeline:region: us-central1\n' >"$work/repo/pulumi/Pulumi.ci.yaml"
+git -C "$work/repo" add pulumi/Pulumi.ci.yaml
+git -C "$work/repo" -c user.name=t -c user.email=t@example.com commit -q -m "ci stack"
+run "a tracked stack file is not rewritten" 1 "is tracked by git and has no gcp:project" --stack ci --project pipeline-test-1
+if git -C "$work/repo" diff --quiet -- pulumi/Pulumi.ci.yaml; then
+  passed=$((passed + 1)); echo "    PASS the tracked file is unchanged"
+else
+  failed=$((failed + 1)); echo "    FAIL the tracked file was changed"
+fi
+printf '  gcp:project: REPLACE_WITH_YOUR_PROJECT_ID\n  rust-pubsub-pipeline:dbPassword: {secure: v1:abc}\n' \
+  >>"$work/repo/pulumi/Pulumi.ci.yaml"
+run "a placeholder project is refused" 1 "a placeholder?" --stack ci --yes
+refute_log "nothing deployed to a placeholder" "pulumi up"
+
+echo "deploy: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
