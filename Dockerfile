@@ -1,13 +1,25 @@
 # syntax=docker/dockerfile:1
 # Both functions from one multi-stage build; pick one with --target ingest or --target read.
 # Runtime images are distroless (glibc, libssl, CA certificates; no shell) and run as nonroot.
+#
+# Dependencies are compiled in a layer of their own (cargo-chef), which changes only when
+# Cargo.toml or Cargo.lock do. The Pulumi program exports the build's layers to the registry
+# (cacheTo) and reads them back (cacheFrom), so a CI runner that starts empty compiles only
+# this workspace's own crates, not every dependency again.
 
-FROM rust:1-bookworm AS build
+FROM rust:1-bookworm AS chef
+RUN cargo install cargo-chef --locked --version 0.1.78
 WORKDIR /src
+
+FROM chef AS plan
 COPY . .
-RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p ingest -p read \
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS build
+COPY --from=plan /src/recipe.json recipe.json
+RUN cargo chef cook --release --locked --recipe-path recipe.json -p ingest -p read
+COPY . .
+RUN cargo build --release --locked -p ingest -p read \
     && mkdir -p /out && cp target/release/ingest target/release/read /out/
 
 FROM gcr.io/distroless/cc-debian12:nonroot AS ingest
