@@ -61,6 +61,70 @@ async fn an_existing_users_table_of_the_original_system_is_adopted() {
     );
 }
 
+#[tokio::test]
+async fn a_sequence_an_explicit_id_used_up_is_repaired_by_the_migration() {
+    // A database of the previous release, where a message with user_id 2147483647 moved the
+    // generated ids to their end.
+    let test = TestDatabase::create_unmigrated().await;
+    let mut previous = String::from(
+        "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+                                         applied_at timestamptz NOT NULL DEFAULT now());",
+    );
+    for (version, sql) in [
+        (1, include_str!("../migrations/0001_users.sql")),
+        (
+            2,
+            include_str!("../migrations/0002_delivery_bookkeeping.sql"),
+        ),
+        (
+            3,
+            include_str!("../migrations/0003_ingest_users_function.sql"),
+        ),
+        (
+            4,
+            include_str!("../migrations/0004_store_user_messages.sql"),
+        ),
+    ] {
+        previous.push_str(sql);
+        previous.push_str(&format!(
+            ";INSERT INTO schema_migrations VALUES ({version}, 'previous');"
+        ));
+    }
+    test.client.batch_execute(&previous).await.unwrap();
+    test.client
+        .batch_execute(
+            "SELECT store_user_messages('{a}', '{1}', '{a@example.com}', '{A}');
+             SELECT store_user_messages('{max}', '{2147483647}', '{m@example.com}', '{Max}');",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        test.count("SELECT last_value FROM users_generated_id_seq")
+            .await,
+        2147483647
+    );
+
+    test.database
+        .check()
+        .await
+        .expect("the new migrations apply");
+    let stored = test
+        .database
+        .write_users(&[shared::db::NewUser {
+            delivery_key: "after".into(),
+            user_id: None,
+            email: "new@example.com".into(),
+            name: "New".into(),
+        }])
+        .await
+        .expect("generated ids are back");
+    // The first free id: 1 is taken, 2 is not.
+    assert_eq!(
+        stored,
+        vec![shared::db::WriteOutcome::Stored { user_id: 2 }]
+    );
+}
+
 /// A CA and a server certificate for localhost and 127.0.0.1, made with the openssl CLI.
 fn make_certificates(dir: &Path) {
     let tls = dir.join("tls");

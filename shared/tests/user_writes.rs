@@ -132,12 +132,103 @@ async fn explicit_and_generated_ids_in_one_batch() {
     assert_eq!(stored_id(outcomes[0]), 10);
     assert_eq!(stored_id(outcomes[2]), 10);
     assert_eq!(stored_id(outcomes[3]), 3);
-    // The later message for the same user wins; the generated id is past every explicit one.
+    // The later message for the same user wins; the generated id is one no one else holds.
     assert_eq!(name_of(&test, 10).await.as_deref(), Some("Second"));
     let ada = stored_id(outcomes[1]);
-    assert!(ada > 10, "generated id {ada} is not past the explicit ids");
+    assert!(
+        ![3, 10].contains(&ada),
+        "generated id {ada} took an explicit one"
+    );
     assert_eq!(name_of(&test, ada).await.as_deref(), Some("Ada"));
     assert_eq!(test.count("SELECT count(*) FROM users").await, 3);
+}
+
+#[tokio::test]
+async fn the_largest_explicit_id_does_not_use_up_the_generated_ids() {
+    let test = TestDatabase::create().await;
+    let max = test
+        .database
+        .write_users(&[new_user("max", Some(i32::MAX), "Max")])
+        .await
+        .unwrap();
+    assert_eq!(stored_id(max[0]), i32::MAX);
+
+    // Until now this was "reached maximum value of sequence", a dead letter for every later
+    // message without an id.
+    let later = test
+        .database
+        .write_users(&[
+            new_user("after-1", None, "Ada"),
+            new_user("after-2", None, "Grace"),
+        ])
+        .await
+        .expect("generated ids are still there");
+    let (ada, grace) = (stored_id(later[0]), stored_id(later[1]));
+    assert!(ada != grace && ada != i32::MAX && grace != i32::MAX);
+    assert_eq!(name_of(&test, ada).await.as_deref(), Some("Ada"));
+    assert_eq!(name_of(&test, grace).await.as_deref(), Some("Grace"));
+    assert_eq!(name_of(&test, i32::MAX).await.as_deref(), Some("Max"));
+}
+
+#[tokio::test]
+async fn a_run_of_taken_ids_ahead_is_skipped_in_one_jump() {
+    let test = TestDatabase::create().await;
+    // Explicit ids 1 to 20,000 and 20,002: where the sequence would draw next.
+    test.database
+        .write_users(&[new_user("far", Some(20_002), "Far")])
+        .await
+        .unwrap();
+    test.client
+        .batch_execute(
+            "INSERT INTO users SELECT i, 'taken' || i || '@example.com', 'Taken ' || i
+             FROM generate_series(1, 20000) i",
+        )
+        .await
+        .unwrap();
+
+    let outcomes = test
+        .database
+        .write_users(&[new_user("g1", None, "Ada"), new_user("g2", None, "Grace")])
+        .await
+        .unwrap();
+
+    let ids: Vec<i32> = outcomes.into_iter().map(stored_id).collect();
+    // The first free ids: 20,001, then past 20,002.
+    assert_eq!(ids, vec![20_001, 20_003]);
+    // Skipping 20,000 taken ids cost a jump, not 20,000 draws of the sequence.
+    assert!(
+        test.count("SELECT last_value FROM users_generated_id_seq")
+            .await
+            <= 20_003,
+        "the sequence moved further than the ids it handed out"
+    );
+}
+
+#[tokio::test]
+async fn no_generated_id_left_is_transient_not_a_rejection() {
+    let test = TestDatabase::create().await;
+    test.client
+        .batch_execute("SELECT setval('users_generated_id_seq', 2147483647)")
+        .await
+        .unwrap();
+
+    let error = test
+        .database
+        .write_users(&[new_user("late", None, "Late")])
+        .await
+        .expect_err("there is no id to give");
+
+    assert!(error.is_transient(), "{error:?}");
+    assert!(
+        error.message.contains("no generated user id is left"),
+        "{}",
+        error.message
+    );
+    // Nothing was claimed: the redelivery will be written once ids are freed.
+    assert_eq!(
+        test.count("SELECT count(*) FROM processed_messages").await,
+        0
+    );
 }
 
 #[tokio::test]

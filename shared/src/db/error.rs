@@ -46,6 +46,11 @@ impl DbError {
             None => DbErrorKind::Internal,
         };
         let detail = match error.as_db_error() {
+            Some(db) if db.code().code() == SEQUENCE_EXHAUSTED => format!(
+                "no generated user id is left, every id the sequence can draw is used: {} ({})",
+                db.message(),
+                db.code().code()
+            ),
             Some(db) => format!("{} ({})", db.message(), db.code().code()),
             // The causes say why ("certificate verify failed", "No such file or directory").
             None => {
@@ -76,9 +81,15 @@ fn is_io(error: &tokio_postgres::Error) -> bool {
     false
 }
 
+/// sequence_generator_limit_exceeded: the generated user ids are used up.
+const SEQUENCE_EXHAUSTED: &str = "2200H";
+
 /// Maps a SQLSTATE to what the caller should do.
 fn classify(sqlstate: &str) -> DbErrorKind {
     match sqlstate {
+        // Not this message's fault: no generated id is left for anyone. Keep the message
+        // (Pub/Sub redelivers) until an operator frees ids; never dead-letter it.
+        SEQUENCE_EXHAUSTED => DbErrorKind::Unavailable,
         // serialization_failure, deadlock_detected, lock_not_available
         "40001" | "40P01" | "55P03" => DbErrorKind::Unavailable,
         // admin_shutdown, crash_shutdown, cannot_connect_now, database_dropped
@@ -118,7 +129,9 @@ mod tests {
 
     #[test]
     fn sqlstates_map_to_what_the_caller_should_do() {
-        for transient in ["40001", "40P01", "57P01", "57P03", "08006", "53300"] {
+        for transient in [
+            "40001", "40P01", "57P01", "57P03", "08006", "53300", "2200H",
+        ] {
             assert_eq!(classify(transient), DbErrorKind::Unavailable, "{transient}");
         }
         for rejected in ["22001", "23505", "23502"] {

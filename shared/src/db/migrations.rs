@@ -22,6 +22,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "store_user_messages",
         include_str!("../../migrations/0004_store_user_messages.sql"),
     ),
+    (
+        5,
+        "generated_ids_fill_free_ids",
+        include_str!("../../migrations/0005_generated_ids_fill_free_ids.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names this schema's migration lock.
