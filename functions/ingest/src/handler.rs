@@ -3,7 +3,10 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use cloudevents::{event::Data, AttributesReader, Event};
 use shared::{
-    db::{Database, DbErrorKind, DeadLetter, NewUser, UserWriter, WriteOutcome},
+    db::{
+        storable_key, Database, DbErrorKind, DeadLetter, NewUser, UserWriter, WriteOutcome,
+        NUL_STAND_IN,
+    },
     framework::FunctionError,
     pubsub::{MessagePublishedData, PubsubMessage},
 };
@@ -32,11 +35,14 @@ pub(crate) async fn ingest(
     };
     match writer.write(new_user).await {
         Ok(WriteOutcome::Stored { user_id }) => {
-            log::info!("message {key}: stored user {user_id}");
+            log::info!("message {}: stored user {user_id}", storable_key(&key));
             Ok(())
         }
         Ok(WriteOutcome::AlreadyProcessed) => {
-            log::info!("message {key}: processed before, nothing to do");
+            log::info!(
+                "message {}: processed before, nothing to do",
+                storable_key(&key)
+            );
             Ok(())
         }
         Err(e) if e.kind == DbErrorKind::Rejected => {
@@ -65,8 +71,24 @@ fn delivery_key(message_id: &str, publish_time: Option<DateTime<Utc>>) -> String
 async fn dead_letter(database: &Database, letter: DeadLetter) -> Result<(), FunctionError> {
     database.record_dead_letter(&letter).await?;
     Err(FunctionError::Discarded {
-        reason: format!("message {}: {}", letter.delivery_key, letter.reason),
+        reason: format!(
+            "message {}: {}",
+            storable_key(&letter.delivery_key),
+            clipped(&letter.reason)
+        ),
     })
+}
+
+/// Most characters of a reason that a reply or a log line repeats: a sender's 300 KB event
+/// type is kept whole in the dead letter, not echoed.
+const REASON_SHOWN: usize = 300;
+
+fn clipped(reason: &str) -> String {
+    match reason.char_indices().nth(REASON_SHOWN) {
+        Some((end, _)) => format!("{}… ({} bytes in all)", &reason[..end], reason.len()),
+        None => reason.to_owned(),
+    }
+    .replace('\0', &NUL_STAND_IN.to_string())
 }
 
 /// A dead letter for a Pub/Sub message whose data cannot be stored.

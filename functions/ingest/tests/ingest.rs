@@ -528,3 +528,157 @@ async fn a_row_the_database_refuses_does_not_fail_its_batch() {
         .get(0);
     assert!(reason.contains("no_mallory"), "{reason}");
 }
+
+/// Posts a structured-mode CloudEvent: its attributes travel in the JSON body, where a sender
+/// can put what no header could carry (a NUL, 300 KB).
+async fn deliver_structured(
+    server: &TestServer,
+    id: &str,
+    ty: &str,
+    data: serde_json::Value,
+) -> Reply {
+    let event = json!({
+        "specversion": "1.0",
+        "id": id,
+        "source": "//pubsub.googleapis.com/projects/demo/topics/ingestion-topic",
+        "type": ty,
+        "datacontenttype": "application/json",
+        "data": data,
+    });
+    server
+        .send(
+            Method::POST,
+            "/",
+            &[("content-type", "application/cloudevents+json")],
+            event.to_string(),
+        )
+        .await
+}
+
+/// The data of a `messagePublished` event.
+fn published(message_id: &str, attributes: serde_json::Value, data: &[u8]) -> serde_json::Value {
+    json!({
+        "message": {
+            "data": base64::engine::general_purpose::STANDARD.encode(data),
+            "attributes": attributes,
+            "messageId": message_id,
+            "publishTime": "2024-05-06T07:08:09.123Z"
+        },
+        "subscription": "projects/demo/subscriptions/eventarc-ingest"
+    })
+}
+
+const PUBLISHED: &str = "google.cloud.pubsub.topic.v1.messagePublished";
+
+#[tokio::test]
+async fn a_message_id_longer_than_an_index_key_is_stored_once() {
+    let db = TestDatabase::create().await;
+    let server = start(&db.database).await;
+    // 6,000 random characters: more than a btree key may hold (about 2.7 KB, and random text
+    // does not compress), which got a 500 on every redelivery.
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let long_id: String = (0..6000)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            char::from(ALPHABET[(state >> 33) as usize % ALPHABET.len()])
+        })
+        .collect();
+    let data = published(&long_id, json!({}), &user(None, "long@example.com", "Long"));
+    for _ in 0..2 {
+        let reply = deliver_structured(&server, "ce-long", PUBLISHED, data.clone()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{:?}",
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
+    assert_eq!(
+        db.count("SELECT count(*) FROM users WHERE name = 'Long'")
+            .await,
+        1
+    );
+    assert_eq!(db.count("SELECT count(*) FROM processed_messages").await, 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn nuls_in_ids_and_attributes_are_kept_not_retried_forever() {
+    let db = TestDatabase::create().await;
+    let server = start(&db.database).await;
+
+    // A NUL in the Pub/Sub message id of a valid message: stored, once.
+    let data = published("nul\0id", json!({}), &user(None, "nul@example.com", "Nul"));
+    for _ in 0..2 {
+        let reply = deliver_structured(&server, "ce-nul", PUBLISHED, data.clone()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{:?}",
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
+    assert_eq!(
+        db.count("SELECT count(*) FROM users WHERE name = 'Nul'")
+            .await,
+        1
+    );
+
+    // A NUL in ce-id, on an event of another type: acknowledged and kept.
+    let reply = deliver_structured(&server, "ce\0id", "com.example.other", json!({"x": 1})).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&reply.body).contains("discarded"));
+
+    // A NUL in an attribute of a poison message: acknowledged and kept, NUL and all.
+    let data = published("poison", json!({"k\0ey": "va\0lue"}), b"not json");
+    let reply = deliver_structured(&server, "ce-poison", PUBLISHED, data).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&reply.body).contains("discarded"));
+
+    let kept: Vec<(String, serde_json::Value)> = db
+        .client
+        .query(
+            "SELECT message_id, attributes FROM dead_letters ORDER BY message_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert_eq!(
+        kept,
+        vec![
+            ("ce\u{2400}id".to_owned(), json!({})),
+            ("poison".to_owned(), json!({"k\u{2400}ey": "va\u{2400}lue"})),
+        ]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_300_kb_event_id_is_kept_and_not_echoed() {
+    let db = TestDatabase::create().await;
+    let server = start(&db.database).await;
+    let huge = "i".repeat(300_000);
+    let reply = deliver_structured(&server, &huge, "com.example.other", json!({"x": 1})).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(
+        reply.body.len() < 2_000,
+        "the reply echoed {} bytes",
+        reply.body.len()
+    );
+    assert_eq!(
+        db.count("SELECT length(message_id)::bigint FROM dead_letters")
+            .await,
+        300_000
+    );
+    // And a redelivery is the same dead letter, kept once.
+    let again = deliver_structured(&server, &huge, "com.example.other", json!({"x": 1})).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(db.count("SELECT count(*) FROM dead_letters").await, 1);
+    server.stop().await;
+}

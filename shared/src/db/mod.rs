@@ -5,6 +5,7 @@ pub mod config;
 pub mod error;
 mod group_commit;
 mod migrations;
+mod storable;
 mod tls;
 mod users;
 
@@ -19,6 +20,7 @@ use tokio::sync::OnceCell;
 pub use config::DbConfig;
 pub use error::{DbError, DbErrorKind};
 pub use group_commit::UserWriter;
+pub use storable::{storable_key, NUL_STAND_IN};
 pub use users::{DeadLetter, NewUser, UserRow, WriteOutcome};
 
 /// A handle on the database; cheap to clone, shared by every request of the process.

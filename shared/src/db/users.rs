@@ -4,6 +4,7 @@ use futures_util::{Stream, StreamExt, TryStreamExt};
 
 use super::{
     error::{DbError, DbErrorKind},
+    storable::{storable_json, storable_key, storable_text},
     Database,
 };
 
@@ -58,7 +59,10 @@ impl Database {
             .prepare_cached("SELECT store_user_messages($1, $2, $3, $4)")
             .await
             .map_err(fail)?;
-        let keys: Vec<&str> = users.iter().map(|u| u.delivery_key.as_str()).collect();
+        let keys: Vec<_> = users
+            .iter()
+            .map(|u| storable_key(&u.delivery_key))
+            .collect();
         let user_ids: Vec<Option<i32>> = users.iter().map(|u| u.user_id).collect();
         let emails: Vec<&str> = users.iter().map(|u| u.email.as_str()).collect();
         let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
@@ -130,16 +134,17 @@ impl Database {
             )
             .await
             .map_err(fail)?;
+        // The payload is bytea, kept byte for byte; the text fields lose only their NULs.
         client
             .execute(
                 &statement,
                 &[
-                    &letter.delivery_key,
-                    &letter.message_id,
+                    &storable_key(&letter.delivery_key),
+                    &storable_text(&letter.message_id),
                     &letter.publish_time,
                     &letter.payload,
-                    &letter.attributes,
-                    &letter.reason,
+                    &storable_json(&letter.attributes),
+                    &storable_text(&letter.reason),
                 ],
             )
             .await
