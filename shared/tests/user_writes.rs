@@ -27,7 +27,7 @@ async fn name_of(test: &TestDatabase, user_id: i32) -> Option<String> {
 fn stored_id(outcome: WriteOutcome) -> i32 {
     match outcome {
         WriteOutcome::Stored { user_id } => user_id,
-        WriteOutcome::AlreadyProcessed => panic!("expected the message to be stored"),
+        other => panic!("expected the message to be stored, not {other:?}"),
     }
 }
 
@@ -255,4 +255,80 @@ async fn writers_claiming_copies_in_opposite_orders_do_not_deadlock() {
         }
     }
     assert_eq!(test.count("SELECT count(*) FROM users").await, 640);
+}
+
+#[tokio::test]
+async fn a_row_held_elsewhere_stalls_only_its_own_message() {
+    let test = TestDatabase::create().await;
+    test.database
+        .write_users(&[new_user("first", Some(5), "Before")])
+        .await
+        .unwrap();
+    // Another session holds user 5's row and keeps it.
+    let holder = shared::testing::plain_client(&test.config).await;
+    holder
+        .batch_execute("BEGIN; UPDATE users SET name = 'Held' WHERE user_id = 5")
+        .await
+        .unwrap();
+
+    // Before, the whole batch waited for as long as the other session held the row.
+    let outcomes = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        test.database.write_users(&[
+            new_user("blocked", Some(5), "Blocked"),
+            new_user("free", Some(6), "Free"),
+            new_user("generated", None, "Generated"),
+        ]),
+    )
+    .await
+    .expect("the batch does not wait for the held row")
+    .unwrap();
+
+    assert_eq!(outcomes[0], WriteOutcome::HeldElsewhere { user_id: 5 });
+    assert_eq!(outcomes[1], WriteOutcome::Stored { user_id: 6 });
+    let generated = stored_id(outcomes[2]);
+    assert_eq!(
+        name_of(&test, generated).await.as_deref(),
+        Some("Generated")
+    );
+    // The held message was not claimed: once the row is free, its redelivery is written.
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    let again = test
+        .database
+        .write_users(&[new_user("blocked", Some(5), "Blocked")])
+        .await
+        .unwrap();
+    assert_eq!(again, vec![WriteOutcome::Stored { user_id: 5 }]);
+    assert_eq!(name_of(&test, 5).await.as_deref(), Some("Blocked"));
+}
+
+#[tokio::test]
+async fn a_wait_that_cannot_be_skipped_ends_at_the_lock_timeout() {
+    let test = TestDatabase::create().await;
+    // Another session is inserting user 77 and has not committed: an insert of the same id
+    // must wait for it, with no row to skip.
+    let holder = shared::testing::plain_client(&test.config).await;
+    holder
+        .batch_execute("BEGIN; INSERT INTO users VALUES (77, 'a@example.com', 'Uncommitted')")
+        .await
+        .unwrap();
+    let quick = shared::db::DbConfig::from_lookup(|name| match name {
+        "DB_LOCK_TIMEOUT_MS" => Some("200".into()),
+        _ => std::env::var(name).ok(),
+    })
+    .unwrap()
+    .with_database(&test.name);
+    let database = shared::db::Database::new(quick).unwrap();
+
+    let error = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        database.write_users(&[new_user("waits", Some(77), "Waits")]),
+    )
+    .await
+    .expect("the lock timeout ends the wait")
+    .expect_err("the row cannot be written yet");
+
+    assert_eq!(error.kind, shared::db::DbErrorKind::Busy, "{error}");
+    assert!(error.is_transient());
+    holder.batch_execute("ROLLBACK").await.unwrap();
 }

@@ -4,8 +4,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use cloudevents::{event::Data, AttributesReader, Event};
 use shared::{
     db::{
-        storable_key, Database, DbErrorKind, DeadLetter, NewUser, UserWriter, WriteOutcome,
-        NUL_STAND_IN,
+        storable_key, Database, DbError, DbErrorKind, DeadLetter, NewUser, UserWriter,
+        WriteOutcome, NUL_STAND_IN,
     },
     framework::FunctionError,
     pubsub::{MessagePublishedData, PubsubMessage},
@@ -45,6 +45,11 @@ pub(crate) async fn ingest(
             );
             Ok(())
         }
+        Ok(WriteOutcome::HeldElsewhere { user_id }) => Err(DbError::busy(format!(
+            "message {}: user {user_id} is held by another database session; asking for a redelivery",
+            storable_key(&key)
+        ))
+        .into()),
         Err(e) if e.kind == DbErrorKind::Rejected => {
             let reason = format!("the database refused the row: {e}");
             dead_letter(database, kept(key, message, reason)).await

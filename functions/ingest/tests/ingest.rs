@@ -682,3 +682,49 @@ async fn a_300_kb_event_id_is_kept_and_not_echoed() {
     assert_eq!(db.count("SELECT count(*) FROM dead_letters").await, 1);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_row_held_elsewhere_gets_503_while_other_messages_flow() {
+    let db = TestDatabase::with_sample_users().await;
+    let server = Arc::new(start(&db.database).await);
+    // An operator's open transaction holds user 1, and keeps it for the whole test.
+    let holder = shared::testing::plain_client(&db.config).await;
+    holder
+        .batch_execute("BEGIN; UPDATE users SET name = 'Held' WHERE user_id = 1")
+        .await
+        .unwrap();
+
+    let blocked = deliver(&server, "blocked", &user(Some(1), "j@example.com", "John")).await;
+    assert_eq!(blocked.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(blocked.headers.contains_key("retry-after"));
+
+    // Before, every one of these waited behind the held row (50 took 13.6 s for a 15 s hold).
+    let others = (0..50)
+        .map(|i| {
+            (
+                format!("other-{i}"),
+                user(None, &format!("o{i}@example.com"), "Other"),
+            )
+        })
+        .collect();
+    let replies = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        deliver_all(&server, others),
+    )
+    .await
+    .expect("unrelated messages do not wait for the held row");
+    assert!(replies.iter().all(|r| r.status == StatusCode::OK));
+    assert_eq!(
+        db.count("SELECT count(*) FROM users WHERE name = 'Other'")
+            .await,
+        50
+    );
+
+    // Released, the redelivery goes through.
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    accept(&server, "blocked", &user(Some(1), "j@example.com", "John")).await;
+    assert_eq!(
+        stored(&db, 1).await,
+        Some(("j@example.com".into(), "John".into()))
+    );
+}

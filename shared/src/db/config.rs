@@ -47,11 +47,21 @@ pub struct DbConfig {
     /// `DB_ACQUIRE_TIMEOUT_SECS`: how long a request waits for a free connection before it is
     /// answered 503.
     pub acquire_timeout: Duration,
+    /// `DB_LOCK_TIMEOUT_MS`: the longest a statement waits for a lock another session holds
+    /// (PostgreSQL's `lock_timeout`), so one held row cannot stall the writer.
+    pub lock_timeout: Duration,
+    /// `DB_STATEMENT_TIMEOUT_SECS`: the longest any statement runs (`statement_timeout`).
+    pub statement_timeout: Duration,
 }
 
 pub const DEFAULT_POOL_SIZE: usize = 4;
 const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Rows another writer holds are skipped without waiting (SKIP LOCKED); this bounds the waits
+/// that cannot be skipped (a key or a new id another transaction is inserting right now).
+const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_millis(2000);
+/// Well inside Cloud Run's request timeout (60 s for ingest, 30 s for read).
+const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl fmt::Debug for DbConfig {
     // tokio_postgres::Config's own Debug already hides the password.
@@ -119,6 +129,23 @@ impl DbConfig {
                 })
             })
         };
+        let lock_timeout = Duration::from_millis(number(
+            "DB_LOCK_TIMEOUT_MS",
+            DEFAULT_LOCK_TIMEOUT.as_millis() as u64,
+        )?);
+        let statement_timeout = Duration::from_secs(number(
+            "DB_STATEMENT_TIMEOUT_SECS",
+            DEFAULT_STATEMENT_TIMEOUT.as_secs(),
+        )?);
+        // Session settings travel in the startup packet: no extra round trip per connection.
+        let mut options = postgres.get_options().unwrap_or_default().to_owned();
+        for (setting, value) in [
+            ("lock_timeout", lock_timeout),
+            ("statement_timeout", statement_timeout),
+        ] {
+            options.push_str(&format!(" -c {setting}={}", value.as_millis()));
+        }
+        postgres.options(options.trim_start());
         Ok(Self {
             postgres,
             ssl_mode: ssl_mode.unwrap_or(SslMode::Prefer),
@@ -128,6 +155,8 @@ impl DbConfig {
                 "DB_ACQUIRE_TIMEOUT_SECS",
                 DEFAULT_ACQUIRE_TIMEOUT.as_secs(),
             )?),
+            lock_timeout,
+            statement_timeout,
         })
     }
 

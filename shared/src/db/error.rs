@@ -10,6 +10,9 @@ pub enum DbErrorKind {
     /// The database is unreachable, restarting, overloaded, or the transaction lost a race
     /// (serialization failure, deadlock): try again later.
     Unavailable,
+    /// Held up by another session: a lock did not come free within `lock_timeout`, or a
+    /// statement ran past `statement_timeout`. Try again later; the rest of the work may go on.
+    Busy,
     /// The database refused this data (a constraint or a data exception): retrying the same
     /// data will fail the same way.
     Rejected,
@@ -33,8 +36,16 @@ impl DbError {
         }
     }
 
+    /// Held up by another session; see [`DbErrorKind::Busy`].
+    pub fn busy(message: impl Into<String>) -> Self {
+        Self {
+            kind: DbErrorKind::Busy,
+            message: message.into(),
+        }
+    }
+
     pub fn is_transient(&self) -> bool {
-        self.kind == DbErrorKind::Unavailable
+        matches!(self.kind, DbErrorKind::Unavailable | DbErrorKind::Busy)
     }
 
     pub(crate) fn from_postgres(context: &str, error: &tokio_postgres::Error) -> Self {
@@ -90,12 +101,14 @@ fn classify(sqlstate: &str) -> DbErrorKind {
         // Not this message's fault: no generated id is left for anyone. Keep the message
         // (Pub/Sub redelivers) until an operator frees ids; never dead-letter it.
         SEQUENCE_EXHAUSTED => DbErrorKind::Unavailable,
-        // serialization_failure, deadlock_detected, lock_not_available
-        "40001" | "40P01" | "55P03" => DbErrorKind::Unavailable,
+        // lock_not_available (lock_timeout), query_canceled (statement_timeout)
+        "55P03" | "57014" => DbErrorKind::Busy,
+        // serialization_failure, deadlock_detected
+        "40001" | "40P01" => DbErrorKind::Unavailable,
         // admin_shutdown, crash_shutdown, cannot_connect_now, database_dropped
         "57P01" | "57P02" | "57P03" => DbErrorKind::Unavailable,
         // connection exceptions, insufficient resources, operator intervention (canceled)
-        s if s.starts_with("08") || s.starts_with("53") || s == "57014" => DbErrorKind::Unavailable,
+        s if s.starts_with("08") || s.starts_with("53") => DbErrorKind::Unavailable,
         // data exceptions, integrity constraint violations
         s if s.starts_with("22") || s.starts_with("23") => DbErrorKind::Rejected,
         _ => DbErrorKind::Internal,
@@ -133,6 +146,9 @@ mod tests {
             "40001", "40P01", "57P01", "57P03", "08006", "53300", "2200H",
         ] {
             assert_eq!(classify(transient), DbErrorKind::Unavailable, "{transient}");
+        }
+        for busy in ["55P03", "57014"] {
+            assert_eq!(classify(busy), DbErrorKind::Busy, "{busy}");
         }
         for rejected in ["22001", "23505", "23502"] {
             assert_eq!(classify(rejected), DbErrorKind::Rejected, "{rejected}");

@@ -71,8 +71,9 @@ async fn run(database: Database, mut queue: mpsc::Receiver<(NewUser, Reply)>) {
 }
 
 /// Writes a batch and answers every waiting delivery. Copies of one message share a result.
-/// If the batch fails for a reason other than a transient one, each message is written on its
-/// own, so one bad row cannot fail its neighbours.
+/// If the batch fails for a reason other than a transient one, or waited too long on another
+/// session (lock_timeout), each message is written on its own, so one bad or blocked row
+/// cannot fail its neighbours.
 async fn write_batch(database: &Database, jobs: Vec<(NewUser, Reply)>) {
     let mut users: Vec<NewUser> = Vec::with_capacity(jobs.len());
     let mut waiting: Vec<Vec<Reply>> = Vec::with_capacity(jobs.len());
@@ -89,7 +90,9 @@ async fn write_batch(database: &Database, jobs: Vec<(NewUser, Reply)>) {
     }
     let results: Vec<Result<WriteOutcome, DbError>> = match database.write_users(&users).await {
         Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-        Err(error) if error.is_transient() || users.len() == 1 => {
+        Err(error)
+            if (error.is_transient() && error.kind != DbErrorKind::Busy) || users.len() == 1 =>
+        {
             users.iter().map(|_| Err(error.clone())).collect()
         }
         Err(error) => {

@@ -24,8 +24,8 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
     (
         5,
-        "generated_ids_fill_free_ids",
-        include_str!("../../migrations/0005_generated_ids_fill_free_ids.sql"),
+        "batch_write_v2",
+        include_str!("../../migrations/0005_batch_write_v2.sql"),
     ),
 ];
 
@@ -35,6 +35,12 @@ const MIGRATION_LOCK: i64 = 0x7573_6572_735f_6d67;
 pub(crate) async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), DbError> {
     let fail = |e: tokio_postgres::Error| DbError::from_postgres("migrating the schema", &e);
     let transaction = client.transaction().await.map_err(fail)?;
+    // Instances that start together wait here while one migrates: longer than the lock and
+    // statement timeouts that bound the pipeline's own work.
+    transaction
+        .batch_execute("SET LOCAL lock_timeout = '5min'; SET LOCAL statement_timeout = '5min'")
+        .await
+        .map_err(fail)?;
     transaction
         .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await

@@ -26,6 +26,9 @@ pub enum WriteOutcome {
     Stored { user_id: i32 },
     /// The message had taken effect before (a redelivery): nothing changed.
     AlreadyProcessed,
+    /// Another session holds this user's row: nothing was written or claimed, so a
+    /// redelivery will be. The rest of the batch did not wait.
+    HeldElsewhere { user_id: i32 },
 }
 
 /// A message that can never succeed, kept with why.
@@ -51,12 +54,14 @@ pub struct UserRow {
 impl Database {
     /// Writes `users` (distinct delivery keys) in one round trip and one transaction, and says
     /// for each what happened. Messages seen before are skipped; later messages for the same
-    /// user win. The work is the `store_user_messages` function (migration 0004).
+    /// user win; a message whose user row another session holds is skipped without waiting
+    /// ([`WriteOutcome::HeldElsewhere`]). The work is the `write_user_messages` function
+    /// (migration 0005).
     pub async fn write_users(&self, users: &[NewUser]) -> Result<Vec<WriteOutcome>, DbError> {
         let fail = |e: tokio_postgres::Error| DbError::from_postgres("writing users", &e);
         let client = self.client().await?;
         let statement = client
-            .prepare_cached("SELECT store_user_messages($1, $2, $3, $4)")
+            .prepare_cached("SELECT write_user_messages($1, $2, $3, $4)")
             .await
             .map_err(fail)?;
         let keys: Vec<_> = users
@@ -70,13 +75,14 @@ impl Database {
             .query_one(&statement, &[&keys, &user_ids, &emails, &names])
             .await
             .map_err(fail)?;
-        // Per message, aligned with `users`: the id it stored, or NULL if seen before.
+        // Per message, aligned with `users`: the id it stored, NULL if seen before, 0 if its
+        // row is held elsewhere.
         let stored: Vec<Option<i32>> = row.try_get(0).map_err(fail)?;
         if stored.len() != users.len() {
             return Err(DbError {
                 kind: DbErrorKind::Internal,
                 message: format!(
-                    "store_user_messages answered {} results for {} messages",
+                    "write_user_messages answered {} results for {} messages",
                     stored.len(),
                     users.len()
                 ),
@@ -84,9 +90,11 @@ impl Database {
         }
         Ok(stored
             .into_iter()
-            .map(|user_id| match user_id {
-                Some(user_id) => WriteOutcome::Stored { user_id },
-                None => WriteOutcome::AlreadyProcessed,
+            .zip(users)
+            .map(|(stored, user)| match (stored, user.user_id) {
+                (Some(0), Some(user_id)) => WriteOutcome::HeldElsewhere { user_id },
+                (Some(user_id), _) => WriteOutcome::Stored { user_id },
+                (None, _) => WriteOutcome::AlreadyProcessed,
             })
             .collect())
     }

@@ -4,5 +4,5 @@
 mod database;
 mod server;
 
-pub use database::{OwnCluster, TestDatabase, SAMPLE_USERS_SQL};
+pub use database::{plain_client, OwnCluster, TestDatabase, SAMPLE_USERS_SQL};
 pub use server::{Reply, TestServer};

@@ -1,4 +1,4 @@
--- Generated ids no longer chase explicit ones. Until now every explicit id moved
+-- 1. Generated ids no longer chase explicit ones. Until now every explicit id moved
 -- users_generated_id_seq past it, so one message with user_id 2147483647 used up every
 -- generated id, and any large explicit id burnt the space below it. Now the sequence moves
 -- only by drawing: a generated id that an explicit one already holds is skipped, together
@@ -6,6 +6,12 @@
 -- generated id still never takes an id in use, no message can move the sequence, and
 -- skipping a run of explicit ids costs one query, not one draw each. The sequence runs out
 -- only when ~2^31 ids have been drawn; that is a transient error (503), never a dead letter.
+--
+-- 2. A row another session holds no longer stalls every write. The batch write takes the
+-- rows of its explicit ids with FOR UPDATE SKIP LOCKED; a message whose user row is held
+-- elsewhere is neither claimed nor written, and answers 0 ("held elsewhere, try again"),
+-- while the rest of the batch goes on at once. (lock_timeout, set per connection, bounds the
+-- waits that cannot be skipped: a key or a new id another transaction is inserting.)
 
 -- first_free_user_id(start): the smallest id >= start that no user holds; bigint, since it is
 -- 2^31 (past the last integer) when every id from start up is taken. Walks the primary key
@@ -47,13 +53,17 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION store_user_messages(message_ids text[], user_ids int4[], emails text[], names text[])
+-- write_user_messages: store_user_messages (0004) with generated ids that fill free ids and
+-- explicit ids that skip rows held elsewhere. Per message: the id it stored, NULL for a
+-- redelivery, 0 for a message whose user row another session holds (not claimed: retry).
+CREATE FUNCTION write_user_messages(message_ids text[], user_ids int4[], emails text[], names text[])
 RETURNS int4[]
 LANGUAGE plpgsql AS $$
 DECLARE
     total   int := cardinality(message_ids);
     claimed text[];
-    fresh   boolean[];  -- per message: claimed now (false: a redelivery)
+    fresh   boolean[];  -- per message: claimed now (false: a redelivery, or held elsewhere)
+    held    int4[] := '{}';  -- explicit ids whose rows another session holds
     stored  int4[];     -- per message: the id it stored, NULL for a redelivery
     wanted  bigint;     -- generated ids to insert
     landed  int4[];     -- generated ids inserted
@@ -72,15 +82,29 @@ BEGIN
         END;
     END IF;
 
+    IF array_remove(user_ids, NULL) <> '{}' THEN
+        -- Take the existing rows of the explicit ids now, in id order, skipping any that
+        -- another session holds: those messages wait for a redelivery, nobody else does.
+        held := ARRAY(
+            SELECT u.user_id FROM users u WHERE u.user_id = ANY (user_ids)
+            EXCEPT ALL
+            SELECT l.user_id FROM (
+                SELECT u.user_id FROM users u WHERE u.user_id = ANY (user_ids)
+                ORDER BY u.user_id FOR UPDATE SKIP LOCKED) l);
+    END IF;
+
     WITH c AS (
         INSERT INTO processed_messages AS p (delivery_key)
-        SELECT unnest(message_ids) ORDER BY 1
+        SELECT t.key FROM unnest(message_ids, user_ids) AS t(key, user_id)
+        WHERE t.user_id IS NULL OR t.user_id <> ALL (held)
+        ORDER BY 1
         ON CONFLICT ON CONSTRAINT processed_messages_pkey DO NOTHING
         RETURNING p.delivery_key
     )
     SELECT array_agg(c.delivery_key) INTO claimed FROM c;
     IF claimed IS NULL THEN
-        RETURN array_fill(NULL::int4, ARRAY[total]);
+        RETURN ARRAY(SELECT CASE WHEN t.user_id = ANY (held) THEN 0 END
+                     FROM unnest(user_ids) WITH ORDINALITY AS t(user_id, ord) ORDER BY t.ord);
     ELSIF cardinality(claimed) = total THEN
         fresh := array_fill(true, ARRAY[total]);
     ELSE
@@ -104,7 +128,8 @@ BEGIN
     END IF;
 
     IF array_position(user_ids, NULL) IS NULL THEN
-        SELECT array_agg(CASE WHEN t.fresh THEN t.user_id END ORDER BY t.ord) INTO stored
+        SELECT array_agg(CASE WHEN t.fresh THEN t.user_id WHEN t.user_id = ANY (held) THEN 0 END ORDER BY t.ord)
+        INTO stored
         FROM unnest(user_ids, fresh) WITH ORDINALITY AS t(user_id, fresh, ord);
         RETURN stored;
     END IF;
@@ -136,6 +161,26 @@ BEGIN
                 EXIT WHEN FOUND;
             END LOOP;
         END LOOP;
+    END IF;
+    IF held <> '{}' THEN
+        stored := ARRAY(SELECT CASE WHEN t.user_id = ANY (held) THEN 0 ELSE t.id END
+                        FROM unnest(stored, user_ids) WITH ORDINALITY AS t(id, user_id, ord) ORDER BY t.ord);
+    END IF;
+    RETURN stored;
+END
+$$;
+
+-- The previous release's batch write, for its instances during a rollout: the same work,
+-- and a batch with a row held elsewhere fails whole (as a lock timeout: retried), as it
+-- would have waited before.
+CREATE OR REPLACE FUNCTION store_user_messages(message_ids text[], user_ids int4[], emails text[], names text[])
+RETURNS int4[]
+LANGUAGE plpgsql AS $$
+DECLARE
+    stored int4[] := write_user_messages(message_ids, user_ids, emails, names);
+BEGIN
+    IF 0 = ANY (stored) THEN
+        RAISE EXCEPTION 'a user row is held by another session' USING ERRCODE = 'lock_not_available';
     END IF;
     RETURN stored;
 END
