@@ -1,14 +1,19 @@
 //! The one place where a database failure becomes a framework error, and so a status code:
-//! transient failures ask for a retry (503), everything else is an internal error (500).
+//! transient failures and wrong settings ask for a retry (503: a message waits in Pub/Sub
+//! until the database is back or the settings are fixed), everything else is an internal
+//! error (500).
 
-use crate::{db::DbError, framework::FunctionError};
+use crate::{
+    db::{DbError, DbErrorKind},
+    framework::FunctionError,
+};
 
 /// Seconds a client should wait before retrying a request that met an unavailable database.
 const RETRY_AFTER_SECS: u32 = 2;
 
 impl From<DbError> for FunctionError {
     fn from(error: DbError) -> Self {
-        if error.is_transient() {
+        if error.is_transient() || error.kind == DbErrorKind::Config {
             FunctionError::Unavailable {
                 reason: error.message,
                 retry_after_secs: RETRY_AFTER_SECS,

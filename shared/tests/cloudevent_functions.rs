@@ -448,3 +448,29 @@ async fn get_is_405_but_favicon_and_robots_stay_404() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_repeated_attribute_header_is_refused_not_last_wins() {
+    let (server, _received) = recorder().await;
+    let reply = server
+        .send(
+            Method::POST,
+            "/",
+            &[
+                ("ce-specversion", "1.0"),
+                ("ce-id", "first"),
+                ("ce-id", "second"),
+                ("ce-source", "//test"),
+                ("ce-type", "com.example.test"),
+                ("content-type", "application/json"),
+            ],
+            "{}",
+        )
+        .await;
+    assert_error(
+        &reply,
+        StatusCode::BAD_REQUEST,
+        "ce-id appears more than once",
+    );
+    server.stop().await;
+}

@@ -51,8 +51,19 @@ pub(crate) async fn ingest(
         ))
         .into()),
         Err(e) if e.kind == DbErrorKind::Rejected => {
-            let reason = format!("the database refused the row: {e}");
-            dead_letter(database, kept(key, message, reason)).await
+            // The details (constraint, SQLSTATE) are for the operator: the log and the dead
+            // letter keep them; the reply only says what happened.
+            log::error!(
+                "message {}: the database refused the row: {e}",
+                storable_key(&key)
+            );
+            let letter = kept(key, message, format!("the database refused the row: {e}"));
+            keep(
+                database,
+                &letter,
+                "the database refused the row; the log and the dead letter say why",
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -74,12 +85,17 @@ fn delivery_key(message_id: &str, publish_time: Option<DateTime<Utc>>) -> String
 /// Keeps the message and acknowledges it; if it cannot be kept now, asks for a redelivery so
 /// that nothing is lost.
 async fn dead_letter(database: &Database, letter: DeadLetter) -> Result<(), FunctionError> {
-    database.record_dead_letter(&letter).await?;
+    keep(database, &letter, &letter.reason).await
+}
+
+/// Keeps the letter, and answers with `shown` as the reason.
+async fn keep(database: &Database, letter: &DeadLetter, shown: &str) -> Result<(), FunctionError> {
+    database.record_dead_letter(letter).await?;
     Err(FunctionError::Discarded {
         reason: format!(
             "message {}: {}",
             storable_key(&letter.delivery_key),
-            clipped(&letter.reason)
+            clipped(shown)
         ),
     })
 }

@@ -45,12 +45,33 @@ fn user_id(value: Option<&Value>) -> Result<Option<i32>, String> {
     }
 }
 
+/// Characters that show nothing: zero-width spaces and joiners, soft hyphens, fillers, tags,
+/// byte-order marks, and the format characters that steer text direction.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF9}'..='\u{FFFB}' | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// Characters refused anywhere, like control characters: line and paragraph separators, and
+/// the bidirectional embeddings, overrides and isolates, which make a name display as
+/// something else (U+202E turns "user" into "resu").
+fn is_disruptive(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 fn email(email: &str) -> Result<String, String> {
     if email.chars().count() > MAX_CHARS {
         return Err(format!("email is longer than {MAX_CHARS} characters"));
     }
-    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("email must not contain whitespace or control characters".into());
+    if email
+        .chars()
+        .any(|c| c.is_whitespace() || is_disruptive(c) || is_invisible(c))
+    {
+        return Err("email must not contain whitespace, control or invisible characters".into());
     }
     match email.split_once('@') {
         Some((local, domain))
@@ -72,8 +93,17 @@ fn name(name: &str) -> Result<String, String> {
     if trimmed.chars().count() > MAX_CHARS {
         return Err(format!("name is longer than {MAX_CHARS} characters"));
     }
-    if trimmed.chars().any(char::is_control) {
-        return Err("name must not contain control characters".into());
+    if trimmed.chars().any(is_disruptive) {
+        return Err(
+            "name must not contain control characters, line separators or direction overrides"
+                .into(),
+        );
+    }
+    if trimmed
+        .chars()
+        .all(|c| c.is_whitespace() || is_invisible(c))
+    {
+        return Err("name has no visible character".into());
     }
     Ok(trimmed.to_owned())
 }
@@ -113,6 +143,13 @@ mod tests {
                 Some(1),
                 "ü@例え.jp",
                 "Zoë 李",
+            ),
+            // A zero-width joiner inside an emoji sequence is part of a visible name.
+            (
+                r#"{"email": "a@b", "name": "Dev 👩\u200d💻"}"#,
+                None,
+                "a@b",
+                "Dev 👩\u{200d}💻",
             ),
         ];
         for (json, id, email, name) in cases {
@@ -156,6 +193,28 @@ mod tests {
             (br#"{"email": "a@b", "name": "   "}"#, "name is empty"),
             (long_name.as_bytes(), "longer than 255"),
             (br#"{"email": "a@b", "name": "a\u0000b"}"#, "control"),
+            (
+                br#"{"email": "a@b", "name": "\u200b"}"#,
+                "no visible character",
+            ),
+            (
+                br#"{"email": "a@b", "name": "\u200b \ufeff\u2060"}"#,
+                "no visible character",
+            ),
+            (
+                br#"{"email": "a@b", "name": "\u202e"}"#,
+                "direction overrides",
+            ),
+            (
+                br#"{"email": "a@b", "name": "ad\u202enimda"}"#,
+                "direction overrides",
+            ),
+            (br#"{"email": "a@b", "name": "\u2028"}"#, "name is empty"),
+            (
+                br#"{"email": "a@b", "name": "line\u2028break"}"#,
+                "line separators",
+            ),
+            (br#"{"email": "a\u200b@b", "name": "n"}"#, "invisible"),
             (
                 br#"{"email": "a@b", "name": "n", "user_id": 0}"#,
                 "positive 32-bit",

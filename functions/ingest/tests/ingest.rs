@@ -513,9 +513,18 @@ async fn a_row_the_database_refuses_does_not_fail_its_batch() {
             (format!("row-{i}"), user(None, "n@example.com", &name))
         })
         .collect();
-    for reply in deliver_all(&server, events).await {
+    let replies = deliver_all(&server, events).await;
+    for reply in &replies {
         assert_eq!(reply.status, StatusCode::OK);
     }
+    // The sender learns that the database refused the row, not the database's internals;
+    // the log and the dead letter keep them.
+    let told = String::from_utf8_lossy(&replies[50].body).into_owned();
+    assert!(told.contains("the database refused the row"), "{told}");
+    assert!(
+        !told.contains("no_mallory") && !told.contains("23514"),
+        "{told}"
+    );
     assert_eq!(db.count("SELECT count(*) FROM users").await, 99);
     let reason: String = db
         .client
@@ -727,4 +736,33 @@ async fn a_row_held_elsewhere_gets_503_while_other_messages_flow() {
         stored(&db, 1).await,
         Some(("j@example.com".into(), "John".into()))
     );
+}
+
+#[tokio::test]
+async fn wrong_database_settings_keep_messages_waiting_with_503() {
+    let db = TestDatabase::create().await;
+    let wrong = shared::db::DbConfig::from_lookup(|name| match name {
+        "PGUSER" => Some("no_such_role".into()),
+        _ => std::env::var(name).ok(),
+    })
+    .unwrap()
+    .with_database(&db.name);
+    let database = Database::new(wrong).unwrap();
+    let error = database.check().await.expect_err("the role does not exist");
+    assert_eq!(error.kind, shared::db::DbErrorKind::Config);
+    assert!(error.message.contains("check PGUSER"), "{}", error.message);
+
+    // Not a bug (500) and not the message's fault (dead letter): it waits in Pub/Sub.
+    let server = start(&database).await;
+    for attempt in 0..2 {
+        let reply = deliver(&server, "waits", &user(None, "w@example.com", "Waits")).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "attempt {attempt}"
+        );
+        assert!(reply.headers.contains_key("retry-after"));
+    }
+    assert_eq!(db.count("SELECT count(*) FROM dead_letters").await, 0);
+    server.stop().await;
 }

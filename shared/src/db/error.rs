@@ -74,9 +74,15 @@ impl DbError {
                 text
             }
         };
+        let advice = match kind {
+            DbErrorKind::Config => {
+                "; a configuration error: check PGUSER, PGPASSWORD (or PGPASSWORD_FILE) and PGDATABASE"
+            }
+            _ => "",
+        };
         Self {
             kind,
-            message: format!("{context}: {detail}"),
+            message: format!("{context}: {detail}{advice}"),
         }
     }
 }
@@ -101,6 +107,8 @@ fn classify(sqlstate: &str) -> DbErrorKind {
         // Not this message's fault: no generated id is left for anyone. Keep the message
         // (Pub/Sub redelivers) until an operator frees ids; never dead-letter it.
         SEQUENCE_EXHAUSTED => DbErrorKind::Unavailable,
+        // invalid_authorization_specification (no such role), invalid_password, no such database
+        "28000" | "28P01" | "3D000" => DbErrorKind::Config,
         // lock_not_available (lock_timeout), query_canceled (statement_timeout)
         "55P03" | "57014" => DbErrorKind::Busy,
         // serialization_failure, deadlock_detected
@@ -152,6 +160,9 @@ mod tests {
         }
         for rejected in ["22001", "23505", "23502"] {
             assert_eq!(classify(rejected), DbErrorKind::Rejected, "{rejected}");
+        }
+        for config in ["28000", "28P01", "3D000"] {
+            assert_eq!(classify(config), DbErrorKind::Config, "{config}");
         }
         assert_eq!(classify("42P01"), DbErrorKind::Internal);
     }

@@ -10,7 +10,10 @@ mod tls;
 mod users;
 
 use std::{
-    sync::{Arc, RwLock},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, RwLock,
+    },
     time::Duration,
 };
 
@@ -39,6 +42,8 @@ struct Inner {
     migrated: OnceCell<()>,
     /// The connection reads share; see [`Database::shared_client`].
     shared: RwLock<Option<Arc<Object>>>,
+    /// Wrong settings are said once, at ERROR; every request they fail then gets a 503.
+    config_error_reported: AtomicBool,
 }
 
 impl Database {
@@ -75,6 +80,7 @@ impl Database {
                 acquire_timeout: config.acquire_timeout,
                 migrated: OnceCell::new(),
                 shared: RwLock::new(None),
+                config_error_reported: AtomicBool::new(false),
             }),
         })
     }
@@ -95,7 +101,17 @@ impl Database {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_millis(500));
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    if e.kind == DbErrorKind::Config
+                        && !self
+                            .inner
+                            .config_error_reported
+                            .swap(true, Ordering::Relaxed)
+                    {
+                        log::error!("{e}");
+                    }
+                    return Err(e);
+                }
             }
         };
         self.inner

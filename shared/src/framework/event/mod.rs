@@ -31,6 +31,7 @@ pub fn decode(headers: &HeaderMap, path: &str, body: Vec<u8>) -> Result<Event, F
         return sdk_decode(headers, body, "structured-mode CloudEvent");
     }
     if headers.contains_key(SPEC_VERSION_HEADER) {
+        single_valued_attributes(headers)?;
         return sdk_decode(headers, body, "binary-mode CloudEvent");
     }
     let object = parse_object(&body)?;
@@ -43,6 +44,20 @@ pub fn decode(headers: &HeaderMap, path: &str, body: Vec<u8>) -> Result<Event, F
             "not a CloudEvent: expected ce-* headers, a structured CloudEvent \
              (application/cloudevents+json), a legacy event or a Pub/Sub push body",
         ))
+    }
+}
+
+/// The HTTP binding gives each attribute one header. With two, which one counts would be an
+/// accident of the decoder (the SDK keeps the last), so a sender could make a proxy and this
+/// function read different events from the same request: refuse instead.
+fn single_valued_attributes(headers: &HeaderMap) -> Result<(), FunctionError> {
+    match headers.keys().find(|name| {
+        name.as_str().starts_with("ce-") && headers.get_all(*name).iter().nth(1).is_some()
+    }) {
+        Some(name) => Err(bad(format!(
+            "header {name} appears more than once; a CloudEvent attribute has one value"
+        ))),
+        None => Ok(()),
     }
 }
 
