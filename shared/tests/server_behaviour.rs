@@ -159,3 +159,132 @@ async fn shutdown_lets_in_flight_requests_finish_and_refuses_new_ones() {
     assert_eq!(body, "finished");
     server.finished().await;
 }
+
+/// Reads until the server closes the connection; what it sent before, or None if it did not
+/// close within `within`.
+async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> Option<String> {
+    let mut all = Vec::new();
+    let mut buffer = [0u8; 1024];
+    tokio::time::timeout(within, async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => all.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await
+    .ok()?;
+    Some(String::from_utf8_lossy(&all).into_owned())
+}
+
+fn quick(options: ServerOptions) -> ServerOptions {
+    ServerOptions {
+        header_read_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(1),
+        body_read_timeout: Duration::from_secs(1),
+        ..options
+    }
+}
+
+async fn ok_server() -> TestServer {
+    TestServer::start_with(
+        Function::http(|_| async { Ok(Response::new(full("ok"))) }),
+        quick(ServerOptions::default()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_client_that_never_sends_a_byte_is_disconnected() {
+    let server = ok_server().await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let sent = read_until_closed(&mut stream, Duration::from_secs(10))
+        .await
+        .expect("a silent connection was held open");
+    assert!(
+        sent.is_empty() || sent.starts_with("HTTP/1.1 408"),
+        "{sent}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed() {
+    // The idle timeout closes it, not hyper's header-read timer (which would, much later).
+    let server = TestServer::start_with(
+        Function::http(|_| async { Ok(Response::new(full("ok"))) }),
+        ServerOptions {
+            header_read_timeout: Duration::from_secs(60),
+            ..quick(ServerOptions::default())
+        },
+    )
+    .await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nhost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let sent = read_until_closed(&mut stream, Duration::from_secs(10))
+        .await
+        .expect("an idle keep-alive connection was held open");
+    assert!(sent.starts_with("HTTP/1.1 200"), "{sent}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_gets_408_and_the_connection_closes() {
+    let server = ok_server().await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nhost: t\r\ncontent-length: 100\r\n\r\nonly ten..")
+        .await
+        .unwrap();
+    let sent = read_until_closed(&mut stream, Duration::from_secs(10))
+        .await
+        .expect("a stalled body was waited for forever");
+    assert!(sent.starts_with("HTTP/1.1 408"), "{sent}");
+    assert!(sent.contains("did not arrive within 1 s"), "{sent}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_long_request_is_not_cut_by_the_idle_timeout() {
+    let server = TestServer::start_with(
+        Function::http(|_| async {
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            Ok(Response::new(full("slow but fine")))
+        }),
+        quick(ServerOptions::default()),
+    )
+    .await;
+    let reply = server.send(Method::GET, "/", &[], "").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, "slow but fine");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_idle_http2_connection_is_closed() {
+    let server = ok_server().await;
+    let stream = TcpStream::connect(server.addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let connection = tokio::spawn(connection);
+    let request = http::Request::get(server.url("/"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(response);
+    tokio::time::timeout(Duration::from_secs(10), connection)
+        .await
+        .expect("an idle HTTP/2 connection was held open")
+        .unwrap()
+        .ok();
+    server.stop().await;
+}

@@ -8,6 +8,13 @@ use super::function::SignatureType;
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Cloud Run's front end reuses its connections to an instance; one unused this long is let go.
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// A whole request body must arrive within this; Pub/Sub pushes at most ~14 MB in well under it.
+const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// HTTP/2: ping a connection this often, and drop it if the ping is not answered in time.
+const DEFAULT_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -33,6 +40,16 @@ pub struct ServerOptions {
     pub header_read_timeout: Duration,
     /// `SHUTDOWN_GRACE_SECS`, default 8: how long in-flight requests may run after SIGTERM.
     pub shutdown_grace: Duration,
+    /// `IDLE_TIMEOUT_SECS`, default 90: a connection (HTTP/1 keep-alive or HTTP/2) with no
+    /// request for this long is closed.
+    pub idle_timeout: Duration,
+    /// `BODY_READ_TIMEOUT_SECS`, default 30: a request body not fully received by then gets 408
+    /// and the connection is closed.
+    pub body_read_timeout: Duration,
+    /// `HTTP2_KEEP_ALIVE_INTERVAL_SECS`, default 30, and `HTTP2_KEEP_ALIVE_TIMEOUT_SECS`,
+    /// default 10: an HTTP/2 peer that does not answer a ping in time is disconnected.
+    pub keep_alive_interval: Duration,
+    pub keep_alive_timeout: Duration,
 }
 
 impl Default for ServerOptions {
@@ -41,6 +58,10 @@ impl Default for ServerOptions {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            keep_alive_interval: DEFAULT_KEEP_ALIVE_INTERVAL,
+            keep_alive_timeout: DEFAULT_KEEP_ALIVE_TIMEOUT,
         }
     }
 }
@@ -83,6 +104,14 @@ impl Config {
                     .map_or(defaults.header_read_timeout, Duration::from_secs),
                 shutdown_grace: number("SHUTDOWN_GRACE_SECS")?
                     .map_or(defaults.shutdown_grace, Duration::from_secs),
+                idle_timeout: number("IDLE_TIMEOUT_SECS")?
+                    .map_or(defaults.idle_timeout, Duration::from_secs),
+                body_read_timeout: number("BODY_READ_TIMEOUT_SECS")?
+                    .map_or(defaults.body_read_timeout, Duration::from_secs),
+                keep_alive_interval: number("HTTP2_KEEP_ALIVE_INTERVAL_SECS")?
+                    .map_or(defaults.keep_alive_interval, Duration::from_secs),
+                keep_alive_timeout: number("HTTP2_KEEP_ALIVE_TIMEOUT_SECS")?
+                    .map_or(defaults.keep_alive_timeout, Duration::from_secs),
             },
             service: set("K_SERVICE"),
             revision: set("K_REVISION"),

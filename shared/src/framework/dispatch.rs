@@ -52,12 +52,12 @@ async fn handle(
         return Err(FunctionError::NotFound("not found".into()));
     }
     match function {
-        Function::Http(handler) => handler(collect(request, options.max_body_bytes).await?).await,
+        Function::Http(handler) => handler(collect(request, options).await?).await,
         Function::CloudEvent(handler) => {
             if request.method() != Method::POST {
                 return Err(FunctionError::MethodNotAllowed { allow: "POST" });
             }
-            let (parts, body) = collect(request, options.max_body_bytes).await?.into_parts();
+            let (parts, body) = collect(request, options).await?.into_parts();
             let event = event::decode(&parts.headers, parts.uri.path(), body.into())?;
             handler(event).await?;
             Ok(Response::new(empty()))
@@ -65,11 +65,13 @@ async fn handle(
     }
 }
 
-/// Reads the whole body, refusing one over `limit` bytes before reading it where possible.
+/// Reads the whole body, refusing one over the limit before reading it where possible, and
+/// one that does not arrive within the body-read timeout.
 async fn collect(
     request: Request<Incoming>,
-    limit: usize,
+    options: &ServerOptions,
 ) -> Result<Request<Bytes>, FunctionError> {
+    let limit = options.max_body_bytes;
     let (parts, body) = request.into_parts();
     let declared = parts
         .headers
@@ -79,9 +81,15 @@ async fn collect(
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(FunctionError::PayloadTooLarge { limit });
     }
-    let bytes = Limited::new(body, limit)
-        .collect()
+    let read = tokio::time::timeout(
+        options.body_read_timeout,
+        Limited::new(body, limit).collect(),
+    );
+    let bytes = read
         .await
+        .map_err(|_| FunctionError::RequestTimeout {
+            after: options.body_read_timeout,
+        })?
         .map_err(|e| {
             if e.is::<LengthLimitError>() {
                 FunctionError::PayloadTooLarge { limit }

@@ -21,6 +21,8 @@ pub enum FunctionError {
     MethodNotAllowed { allow: &'static str },
     /// The body is larger than the configured limit (413).
     PayloadTooLarge { limit: usize },
+    /// The body did not arrive within the body-read timeout (408); the connection is closed.
+    RequestTimeout { after: std::time::Duration },
     /// A dependency is down or overloaded: retry later (503 with `Retry-After`).
     /// The reason is logged, never shown.
     Unavailable {
@@ -41,6 +43,7 @@ impl FunctionError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Discarded { .. } => StatusCode::OK,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -53,6 +56,12 @@ impl FunctionError {
             Self::BadRequest(m) | Self::NotFound(m) => m.clone(),
             Self::MethodNotAllowed { allow } => format!("method not allowed; use {allow}"),
             Self::PayloadTooLarge { limit } => format!("request body is larger than {limit} bytes"),
+            Self::RequestTimeout { after } => {
+                format!(
+                    "the request body did not arrive within {} s",
+                    after.as_secs()
+                )
+            }
             Self::Unavailable { .. } => "temporarily unavailable; retry later".into(),
             Self::Discarded { reason } => reason.clone(),
             Self::Internal(_) => "internal error".into(),
@@ -72,6 +81,9 @@ impl FunctionError {
             Self::BadRequest(m) => log::info!("bad request: {m}"),
             Self::PayloadTooLarge { limit } => {
                 log::info!("request body over the {limit}-byte limit")
+            }
+            Self::RequestTimeout { after } => {
+                log::info!("request body not received within {} s", after.as_secs())
             }
             Self::NotFound(_) | Self::MethodNotAllowed { .. } => {}
         }
@@ -104,6 +116,10 @@ impl FunctionError {
             }
             Self::Internal(_) => {
                 headers.insert(GOOGLE_STATUS, HeaderValue::from_static("error"));
+            }
+            // The rest of the body may still be on its way: this connection cannot be reused.
+            Self::RequestTimeout { .. } => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
         }

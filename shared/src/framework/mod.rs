@@ -16,6 +16,7 @@
 
 pub mod body;
 pub mod config;
+mod connection;
 mod dispatch;
 pub mod error;
 pub mod event;

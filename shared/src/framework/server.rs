@@ -1,4 +1,5 @@
-//! The accept loop: many connections at once, a header-read timeout, and a graceful stop.
+//! The accept loop: many connections at once, a header-read timeout, idle connections closed
+//! (see `connection`), HTTP/2 keep-alive, and a graceful stop.
 
 use std::{convert::Infallible, future::Future, sync::Arc, time::Duration};
 
@@ -9,7 +10,14 @@ use hyper_util::{
 };
 use tokio::net::TcpListener;
 
-use super::{config::ServerOptions, dispatch, function::Function};
+use http_body_util::BodyExt;
+
+use super::{
+    config::ServerOptions,
+    connection::{self, Activity},
+    dispatch,
+    function::Function,
+};
 
 /// Serves `function` on `listener` until `shutdown` completes, then stops accepting and gives
 /// in-flight requests up to `options.shutdown_grace` to finish.
@@ -25,6 +33,11 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(options.keep_alive_interval))
+        .keep_alive_timeout(options.keep_alive_timeout);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
 
@@ -41,16 +54,34 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let (function, options) = (function.clone(), options.clone());
+                let activity = Activity::new();
+                let (function, options_for_requests) = (function.clone(), options.clone());
+                let requests = activity.clone();
                 let service = service_fn(move |request| {
-                    let (function, options) = (function.clone(), options.clone());
-                    async move { Ok::<_, Infallible>(dispatch::respond(request, function, options).await) }
+                    let (function, options) = (function.clone(), options_for_requests.clone());
+                    // The exchange lasts until the response body is sent (or dropped).
+                    let exchange = requests.begin();
+                    async move {
+                        let response = dispatch::respond(request, function, options).await;
+                        Ok::<_, Infallible>(response.map(|body| {
+                            body.map_frame(move |frame| {
+                                let _ = &exchange;
+                                frame
+                            })
+                            .boxed_unsync()
+                        }))
+                    }
                 });
                 let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 let connection = graceful.watch(connection);
+                let idle = connection::idle(activity, options.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        log::debug!("connection closed with an error: {e}");
+                    tokio::select! {
+                        closed = connection => if let Err(e) = closed {
+                            log::debug!("connection closed with an error: {e}");
+                        },
+                        // Dropping the connection closes the socket.
+                        () = idle => log::debug!("closed an idle connection"),
                     }
                 });
             }

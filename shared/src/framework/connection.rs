@@ -1,0 +1,83 @@
+//! How long a connection may be held without doing anything. An exchange (a request and its
+//! response, body included) keeps it open; without one it is closed once its idle limit has
+//! passed: the header-read timeout before its first request (a client that connects and says
+//! nothing), the idle timeout after it (a keep-alive connection, HTTP/1 or HTTP/2, left open).
+//! HTTP/2 keep-alive pings do not count as activity.
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use tokio::time::Instant;
+
+use super::config::ServerOptions;
+
+/// What one connection is doing. Shared by its requests and its watchdog.
+pub(crate) struct Activity {
+    opened: Instant,
+    /// Milliseconds after `opened` when the last exchange ended (0: none yet).
+    quiet_since_ms: AtomicU64,
+    in_flight: AtomicUsize,
+    exchanges: AtomicU64,
+}
+
+/// Held for as long as an exchange runs; ending it starts the idle clock.
+pub(crate) struct Exchange(Arc<Activity>);
+
+impl Activity {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            opened: Instant::now(),
+            quiet_since_ms: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            exchanges: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn begin(self: &Arc<Self>) -> Exchange {
+        self.exchanges.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        Exchange(self.clone())
+    }
+
+    /// When the connection may be closed if nothing starts before then; None while busy.
+    fn deadline(&self, options: &ServerOptions) -> Option<Instant> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let limit = if self.exchanges.load(Ordering::Relaxed) == 0 {
+            options.header_read_timeout
+        } else {
+            options.idle_timeout
+        };
+        let quiet_since = Duration::from_millis(self.quiet_since_ms.load(Ordering::Acquire));
+        Some(self.opened + quiet_since + limit)
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        let activity = &self.0;
+        let ended = activity.opened.elapsed().as_millis() as u64;
+        activity.quiet_since_ms.fetch_max(ended, Ordering::AcqRel);
+        activity.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Completes when the connection has been idle past its limit.
+pub(crate) async fn idle(activity: Arc<Activity>, options: Arc<ServerOptions>) {
+    // While an exchange runs, look again this often (an exchange is bounded by the body-read
+    // timeout and the function's own work).
+    const BUSY_RECHECK: Duration = Duration::from_secs(1);
+    loop {
+        match activity.deadline(&options) {
+            Some(deadline) if Instant::now() >= deadline => return,
+            Some(deadline) => tokio::time::sleep_until(deadline).await,
+            None => tokio::time::sleep(BUSY_RECHECK).await,
+        }
+    }
+}
