@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use tokio::time::Instant;
+use tokio::{sync::Notify, time::Instant};
 
 use super::config::ServerOptions;
 
@@ -23,6 +23,8 @@ pub(crate) struct Activity {
     quiet_since_ms: AtomicU64,
     in_flight: AtomicUsize,
     exchanges: AtomicU64,
+    /// Wakes the watchdog when an exchange begins or ends, so it never sleeps on a stale limit.
+    changed: Notify,
 }
 
 /// Held for as long as an exchange runs; ending it starts the idle clock.
@@ -35,12 +37,14 @@ impl Activity {
             quiet_since_ms: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             exchanges: AtomicU64::new(0),
+            changed: Notify::new(),
         })
     }
 
     pub(crate) fn begin(self: &Arc<Self>) -> Exchange {
         self.exchanges.fetch_add(1, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.changed.notify_one();
         Exchange(self.clone())
     }
 
@@ -65,19 +69,23 @@ impl Drop for Exchange {
         let ended = activity.opened.elapsed().as_millis() as u64;
         activity.quiet_since_ms.fetch_max(ended, Ordering::AcqRel);
         activity.in_flight.fetch_sub(1, Ordering::AcqRel);
+        activity.changed.notify_one();
     }
 }
 
 /// Completes when the connection has been idle past its limit.
 pub(crate) async fn idle(activity: Arc<Activity>, options: Arc<ServerOptions>) {
-    // While an exchange runs, look again this often (an exchange is bounded by the body-read
-    // timeout and the function's own work).
-    const BUSY_RECHECK: Duration = Duration::from_secs(1);
     loop {
         match activity.deadline(&options) {
             Some(deadline) if Instant::now() >= deadline => return,
-            Some(deadline) => tokio::time::sleep_until(deadline).await,
-            None => tokio::time::sleep(BUSY_RECHECK).await,
+            Some(deadline) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(deadline) => {}
+                    () = activity.changed.notified() => {}
+                }
+            }
+            // Busy: nothing to time until the exchange ends.
+            None => activity.changed.notified().await,
         }
     }
 }
