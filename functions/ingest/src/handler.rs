@@ -22,6 +22,8 @@ pub(crate) async fn ingest(
         Ok(published) => published.message,
         Err(e) => return dead_letter(database, unreadable(&event, e.to_string())).await,
     };
+    // The event's own copy of the data (up to ~14 MB) is not needed past this point.
+    drop(event);
     let key = delivery_key(&message.message_id, message.publish_time);
     let user = match parse_user(&message.data) {
         Ok(user) => user,

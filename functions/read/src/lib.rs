@@ -40,4 +40,6 @@ pub fn function(database: Database, settings: Settings) -> Function {
         let (database, settings) = (database.clone(), settings.clone());
         async move { routes::route(request, &database, &settings).await }
     })
+    // Only GET and HEAD are served: a body sent anyway is never read or held.
+    .without_request_bodies()
 }

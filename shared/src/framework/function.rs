@@ -19,9 +19,16 @@ type EventHandler = dyn Fn(Event) -> BoxFuture<'static, EventResult> + Send + Sy
 #[derive(Clone)]
 pub enum Function {
     /// Gets the request as sent (method, path, query, headers, whole body).
-    Http(Arc<HttpHandler>),
+    Http(HttpFunction),
     /// Gets each delivery decoded into a CloudEvent, whatever form it arrived in.
     CloudEvent(Arc<EventHandler>),
+}
+
+/// An HTTP function, and whether it reads request bodies.
+#[derive(Clone)]
+pub struct HttpFunction {
+    pub(crate) handler: Arc<HttpHandler>,
+    pub(crate) reads_body: bool,
 }
 
 impl Function {
@@ -30,7 +37,23 @@ impl Function {
         F: Fn(Request<Bytes>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = HttpResult> + Send + 'static,
     {
-        Self::Http(Arc::new(move |request| Box::pin(handler(request))))
+        Self::Http(HttpFunction {
+            handler: Arc::new(move |request| Box::pin(handler(request))),
+            reads_body: true,
+        })
+    }
+
+    /// For an HTTP function that never looks at request bodies (a read-only API): they are
+    /// not read at all, so a client cannot make the process hold one, and the handler gets an
+    /// empty body. No effect on a CloudEvent function.
+    pub fn without_request_bodies(self) -> Self {
+        match self {
+            Self::Http(function) => Self::Http(HttpFunction {
+                reads_body: false,
+                ..function
+            }),
+            other => other,
+        }
     }
 
     pub fn cloudevent<F, Fut>(handler: F) -> Self

@@ -15,6 +15,7 @@
 //! ```
 
 pub mod body;
+mod budget;
 pub mod config;
 mod connection;
 mod dispatch;

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use http_body_util::BodyExt;
 
 use super::{
+    budget::BodyBudget,
     config::ServerOptions,
     connection::{self, Activity},
     dispatch,
@@ -38,6 +39,7 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(options.keep_alive_interval))
         .keep_alive_timeout(options.keep_alive_timeout);
+    let budget = BodyBudget::new(options.max_inflight_body_bytes);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
 
@@ -56,13 +58,14 @@ pub async fn serve(
                 let _ = stream.set_nodelay(true);
                 let activity = Activity::new();
                 let (function, options_for_requests) = (function.clone(), options.clone());
-                let requests = activity.clone();
+                let (requests, budget) = (activity.clone(), budget.clone());
                 let service = service_fn(move |request| {
                     let (function, options) = (function.clone(), options_for_requests.clone());
+                    let budget = budget.clone();
                     // The exchange lasts until the response body is sent (or dropped).
                     let exchange = requests.begin();
                     async move {
-                        let response = dispatch::respond(request, function, options).await;
+                        let response = dispatch::respond(request, function, options, budget).await;
                         Ok::<_, Infallible>(response.map(|body| {
                             body.map_frame(move |frame| {
                                 let _ = &exchange;

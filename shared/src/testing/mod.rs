@@ -1,8 +1,11 @@
 //! Helpers for tests of the functions (feature `test-support`): a function served in-process
-//! on an ephemeral port, and a fresh database in the throwaway cluster of `scripts/test`.
+//! on an ephemeral port, a function's binary as a process of its own, and a fresh database in
+//! the throwaway cluster of `scripts/test`.
 
 mod database;
+mod process;
 mod server;
 
 pub use database::{plain_client, OwnCluster, TestDatabase, SAMPLE_USERS_SQL};
+pub use process::FunctionProcess;
 pub use server::{Reply, TestServer};

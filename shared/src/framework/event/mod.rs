@@ -2,6 +2,7 @@
 //! CloudEvents (decoded by the CloudEvents SDK), legacy Cloud Functions events, or raw Pub/Sub
 //! push bodies.
 
+mod json_budget;
 mod legacy;
 mod push;
 
@@ -10,6 +11,8 @@ use http::{header, HeaderMap};
 use serde_json::{Map, Value};
 
 use super::error::FunctionError;
+
+pub use json_budget::MAX_JSON_VALUES;
 
 const SPEC_VERSION_HEADER: &str = "ce-specversion";
 
@@ -28,12 +31,18 @@ pub fn decode(headers: &HeaderMap, path: &str, body: Vec<u8>) -> Result<Event, F
         ));
     }
     if content_type.starts_with("application/cloudevents+json") {
+        within_json_budget(&body)?;
         return sdk_decode(headers, body, "structured-mode CloudEvent");
     }
     if headers.contains_key(SPEC_VERSION_HEADER) {
         single_valued_attributes(headers)?;
+        // The SDK parses JSON data into a tree; other data stays bytes.
+        if content_type.is_empty() || content_type.contains("json") {
+            within_json_budget(&body)?;
+        }
         return sdk_decode(headers, body, "binary-mode CloudEvent");
     }
+    within_json_budget(&body)?;
     let object = parse_object(&body)?;
     if legacy::is_legacy(&object) {
         legacy::to_cloudevent(object)
@@ -59,6 +68,16 @@ fn single_valued_attributes(headers: &HeaderMap) -> Result<(), FunctionError> {
         ))),
         None => Ok(()),
     }
+}
+
+fn within_json_budget(body: &[u8]) -> Result<(), FunctionError> {
+    if json_budget::json_values_at_most(body, MAX_JSON_VALUES) > MAX_JSON_VALUES {
+        return Err(bad(format!(
+            "the JSON body holds more than {MAX_JSON_VALUES} values; no event this function \
+             accepts is shaped like that"
+        )));
+    }
+    Ok(())
 }
 
 fn sdk_decode(headers: &HeaderMap, body: Vec<u8>, form: &str) -> Result<Event, FunctionError> {

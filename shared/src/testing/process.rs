@@ -1,0 +1,104 @@
+//! Runs a function's real binary as its own process, to measure what only a process shows:
+//! its peak resident memory.
+
+use std::{
+    net::TcpStream,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use http::{Method, Request};
+use http_body_util::Full;
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+
+use crate::db::DbConfig;
+
+pub struct FunctionProcess {
+    child: Child,
+    port: u16,
+}
+
+impl FunctionProcess {
+    /// Starts `binary` on a free port with `config`'s database and `env`, and waits until it
+    /// accepts connections.
+    pub fn start(binary: &str, config: &DbConfig, env: &[(&str, &str)]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let postgres = config.postgres();
+        let mut command = Command::new(binary);
+        command
+            .env("PORT", port.to_string())
+            .env("RUST_LOG", "error")
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::null());
+        if let Some(name) = postgres.get_dbname() {
+            command.env("PGDATABASE", name);
+        }
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("start the function");
+        for _ in 0..200 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self { child, port };
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{binary} did not start listening on {port}");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The most resident memory the process has had (VmHWM), in bytes.
+    pub fn peak_rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .expect("VmHWM in /proc/PID/status");
+        kib * 1024
+    }
+
+    /// Sends one request; its status, or what went wrong (a server that does not read a body
+    /// may close the connection while it is being sent).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<http::StatusCode, String> {
+        let mut request = Request::builder().method(method).uri(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(body)).unwrap();
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        match tokio::time::timeout(Duration::from_secs(120), client.request(request)).await {
+            Ok(Ok(response)) => Ok(response.status()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer within 120 s".into()),
+        }
+    }
+}
+
+impl Drop for FunctionProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
