@@ -579,6 +579,19 @@ fn published(message_id: &str, attributes: serde_json::Value, data: &[u8]) -> se
 
 const PUBLISHED: &str = "google.cloud.pubsub.topic.v1.messagePublished";
 
+/// Delivers a `messagePublished` event and its redelivery; both must be acknowledged.
+async fn deliver_twice_expecting_200(server: &TestServer, id: &str, data: serde_json::Value) {
+    for _ in 0..2 {
+        let reply = deliver_structured(server, id, PUBLISHED, data.clone()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{:?}",
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_message_id_longer_than_an_index_key_is_stored_once() {
     let db = TestDatabase::create().await;
@@ -596,15 +609,7 @@ async fn a_message_id_longer_than_an_index_key_is_stored_once() {
         })
         .collect();
     let data = published(&long_id, json!({}), &user(None, "long@example.com", "Long"));
-    for _ in 0..2 {
-        let reply = deliver_structured(&server, "ce-long", PUBLISHED, data.clone()).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::OK,
-            "{:?}",
-            String::from_utf8_lossy(&reply.body)
-        );
-    }
+    deliver_twice_expecting_200(&server, "ce-long", data).await;
     assert_eq!(
         db.count("SELECT count(*) FROM users WHERE name = 'Long'")
             .await,
@@ -621,15 +626,7 @@ async fn nuls_in_ids_and_attributes_are_kept_not_retried_forever() {
 
     // A NUL in the Pub/Sub message id of a valid message: stored, once.
     let data = published("nul\0id", json!({}), &user(None, "nul@example.com", "Nul"));
-    for _ in 0..2 {
-        let reply = deliver_structured(&server, "ce-nul", PUBLISHED, data.clone()).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::OK,
-            "{:?}",
-            String::from_utf8_lossy(&reply.body)
-        );
-    }
+    deliver_twice_expecting_200(&server, "ce-nul", data).await;
     assert_eq!(
         db.count("SELECT count(*) FROM users WHERE name = 'Nul'")
             .await,

@@ -92,6 +92,12 @@ impl Config {
                 })
                 .transpose()
         };
+        let seconds = |name: &str, default: Duration| -> Result<Duration, String> {
+            Ok(number(name)?.map_or(default, Duration::from_secs))
+        };
+        let bytes = |name: &str, default: usize| -> Result<usize, String> {
+            Ok(number(name)?.map_or(default, |n| n as usize))
+        };
         let defaults = ServerOptions::default();
         let port = match set("PORT") {
             None => 8080,
@@ -107,22 +113,26 @@ impl Config {
                 .map(|v| v.trim().parse())
                 .transpose()?,
             server: ServerOptions {
-                max_body_bytes: number("MAX_REQUEST_BODY_BYTES")?
-                    .map_or(defaults.max_body_bytes, |n| n as usize),
-                max_inflight_body_bytes: number("MAX_INFLIGHT_BODY_BYTES")?
-                    .map_or(defaults.max_inflight_body_bytes, |n| n as usize),
-                header_read_timeout: number("HEADER_READ_TIMEOUT_SECS")?
-                    .map_or(defaults.header_read_timeout, Duration::from_secs),
-                shutdown_grace: number("SHUTDOWN_GRACE_SECS")?
-                    .map_or(defaults.shutdown_grace, Duration::from_secs),
-                idle_timeout: number("IDLE_TIMEOUT_SECS")?
-                    .map_or(defaults.idle_timeout, Duration::from_secs),
-                body_read_timeout: number("BODY_READ_TIMEOUT_SECS")?
-                    .map_or(defaults.body_read_timeout, Duration::from_secs),
-                keep_alive_interval: number("HTTP2_KEEP_ALIVE_INTERVAL_SECS")?
-                    .map_or(defaults.keep_alive_interval, Duration::from_secs),
-                keep_alive_timeout: number("HTTP2_KEEP_ALIVE_TIMEOUT_SECS")?
-                    .map_or(defaults.keep_alive_timeout, Duration::from_secs),
+                max_body_bytes: bytes("MAX_REQUEST_BODY_BYTES", defaults.max_body_bytes)?,
+                max_inflight_body_bytes: bytes(
+                    "MAX_INFLIGHT_BODY_BYTES",
+                    defaults.max_inflight_body_bytes,
+                )?,
+                header_read_timeout: seconds(
+                    "HEADER_READ_TIMEOUT_SECS",
+                    defaults.header_read_timeout,
+                )?,
+                shutdown_grace: seconds("SHUTDOWN_GRACE_SECS", defaults.shutdown_grace)?,
+                idle_timeout: seconds("IDLE_TIMEOUT_SECS", defaults.idle_timeout)?,
+                body_read_timeout: seconds("BODY_READ_TIMEOUT_SECS", defaults.body_read_timeout)?,
+                keep_alive_interval: seconds(
+                    "HTTP2_KEEP_ALIVE_INTERVAL_SECS",
+                    defaults.keep_alive_interval,
+                )?,
+                keep_alive_timeout: seconds(
+                    "HTTP2_KEEP_ALIVE_TIMEOUT_SECS",
+                    defaults.keep_alive_timeout,
+                )?,
             },
             service: set("K_SERVICE"),
             revision: set("K_REVISION"),

@@ -10,12 +10,10 @@ use hyper_util::{
 };
 use tokio::net::TcpListener;
 
-use http_body_util::BodyExt;
-
 use super::{
     budget::BodyBudget,
     config::ServerOptions,
-    connection::{self, Activity},
+    connection::{self, Activity, ExchangeBody},
     dispatch,
     function::Function,
 };
@@ -66,12 +64,9 @@ pub async fn serve(
                     let exchange = requests.begin();
                     async move {
                         let response = dispatch::respond(request, function, options, budget).await;
-                        Ok::<_, Infallible>(response.map(|body| {
-                            body.map_frame(move |frame| {
-                                let _ = &exchange;
-                                frame
-                            })
-                            .boxed_unsync()
+                        Ok::<_, Infallible>(response.map(|body| ExchangeBody {
+                            body,
+                            _exchange: exchange,
                         }))
                     }
                 });
