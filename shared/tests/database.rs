@@ -125,6 +125,95 @@ async fn a_sequence_an_explicit_id_used_up_is_repaired_by_the_migration() {
     );
 }
 
+/// The original system's own pre-population: no ids.
+const ORIGINAL_SEED: &str = "INSERT INTO users (email, name) VALUES
+    ('john.doe@example.com', 'John Doe'),
+    ('jane.smith@example.com', 'Jane Smith'),
+    ('alice.johnson@example.com', 'Alice Johnson'),
+    ('bob.miller@example.com', 'Bob Miller'),
+    ('charlie.brown@example.com', 'Charlie Brown'),
+    ('diana.prince@example.com', 'Diana Prince')";
+
+/// Ingest's next generated id, through the batch write.
+async fn generated_id(test: &TestDatabase, key: &str) -> i32 {
+    let outcome = test
+        .database
+        .write_users(&[shared::db::NewUser {
+            delivery_key: key.into(),
+            user_id: None,
+            email: "g@example.com".into(),
+            name: "Generated".into(),
+        }])
+        .await
+        .unwrap();
+    match outcome[0] {
+        shared::db::WriteOutcome::Stored { user_id } => user_id,
+        other => panic!("not stored: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_original_seed_statement_works_on_a_fresh_database() {
+    let test = TestDatabase::create().await;
+    // Before: "null value in column user_id".
+    test.client.batch_execute(ORIGINAL_SEED).await.unwrap();
+    assert_eq!(
+        test.count("SELECT count(DISTINCT user_id) FROM users")
+            .await,
+        6
+    );
+    // Ingest's generated ids and the database's default share one source.
+    let next = generated_id(&test, "after-seed").await;
+    assert_eq!(
+        test.count("SELECT count(DISTINCT user_id) FROM users")
+            .await,
+        7
+    );
+    assert!(next > 0);
+    test.client.batch_execute(ORIGINAL_SEED).await.unwrap();
+    assert_eq!(
+        test.count("SELECT count(DISTINCT user_id) FROM users")
+            .await,
+        13
+    );
+}
+
+#[tokio::test]
+async fn the_original_seed_statement_works_on_an_adopted_table() {
+    let test = TestDatabase::create_unmigrated().await;
+    // The original system's table, already holding ids a default would otherwise reach.
+    test.client
+        .batch_execute(
+            "CREATE TABLE users (user_id integer PRIMARY KEY, email VARCHAR(255) NOT NULL, name VARCHAR(255) NOT NULL);
+             INSERT INTO users VALUES (1, 'old1@example.com', 'Old 1'), (3, 'old3@example.com', 'Old 3')",
+        )
+        .await
+        .unwrap();
+    test.database
+        .check()
+        .await
+        .expect("migrations adopt the table");
+    // An explicit id ahead of the sequence, as ingest may store.
+    test.client
+        .batch_execute("INSERT INTO users VALUES (5, 'five@example.com', 'Five')")
+        .await
+        .unwrap();
+    test.client.batch_execute(ORIGINAL_SEED).await.unwrap();
+    assert_eq!(test.count("SELECT count(*) FROM users").await, 9);
+    assert_eq!(
+        test.count("SELECT count(*) FROM users WHERE name LIKE 'Old %' OR name = 'Five'")
+            .await,
+        3
+    );
+    let next = generated_id(&test, "after-seed").await;
+    assert_eq!(
+        test.count("SELECT count(DISTINCT user_id) FROM users")
+            .await,
+        10
+    );
+    assert_ne!(next, 5);
+}
+
 /// A CA and a server certificate for localhost and 127.0.0.1, made with the openssl CLI.
 fn make_certificates(dir: &Path) {
     let tls = dir.join("tls");

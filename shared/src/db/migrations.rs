@@ -27,6 +27,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "batch_write_v2",
         include_str!("../../migrations/0005_batch_write_v2.sql"),
     ),
+    (
+        6,
+        "user_id_default",
+        include_str!("../../migrations/0006_user_id_default.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names this schema's migration lock.
