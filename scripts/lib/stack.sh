@@ -41,7 +41,7 @@ http_up() {
 stack_start_function() {
   local name=$1 port=$2
   require_free_port "$port" "$name"
-  PORT=$port FUNCTION_TARGET=$name RUST_LOG=${RUST_LOG:-info} \
+  PORT=$port FUNCTION_TARGET=$name RUST_LOG=${RUST_LOG:-info,ingest=debug} \
     "$BIN_DIR/$name" >>"$STACK_DIR/logs/$name.log" 2>&1 &
   echo $! >"$STACK_DIR/pids/$name"
   wait_for 20 http_up "$port" || { tail -n 20 "$STACK_DIR/logs/$name.log" >&2; die "$name did not start"; }

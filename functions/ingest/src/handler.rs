@@ -11,13 +11,14 @@ use shared::{
     pubsub::{MessagePublishedData, PubsubMessage},
 };
 
-use crate::message::parse_user;
+use crate::{message::parse_user, tally::Outcome};
 
+/// Handles one delivery; on success, says whether it stored the message or had before.
 pub(crate) async fn ingest(
     event: Event,
     writer: &UserWriter,
     database: &Database,
-) -> Result<(), FunctionError> {
+) -> Result<Outcome, FunctionError> {
     let message = match MessagePublishedData::from_event(&event) {
         Ok(published) => published.message,
         Err(e) => return dead_letter(database, unreadable(&event, e.to_string())).await,
@@ -36,16 +37,17 @@ pub(crate) async fn ingest(
         name: user.name,
     };
     match writer.write(new_user).await {
+        // Counted, and summed up at INFO by the tally; one line each only at DEBUG.
         Ok(WriteOutcome::Stored { user_id }) => {
-            log::info!("message {}: stored user {user_id}", storable_key(&key));
-            Ok(())
+            log::debug!("message {}: stored user {user_id}", storable_key(&key));
+            Ok(Outcome::Stored)
         }
         Ok(WriteOutcome::AlreadyProcessed) => {
-            log::info!(
+            log::debug!(
                 "message {}: processed before, nothing to do",
                 storable_key(&key)
             );
-            Ok(())
+            Ok(Outcome::Redelivered)
         }
         Ok(WriteOutcome::HeldElsewhere { user_id }) => Err(DbError::busy(format!(
             "message {}: user {user_id} is held by another database session; asking for a redelivery",
@@ -86,12 +88,16 @@ fn delivery_key(message_id: &str, publish_time: Option<DateTime<Utc>>) -> String
 
 /// Keeps the message and acknowledges it; if it cannot be kept now, asks for a redelivery so
 /// that nothing is lost.
-async fn dead_letter(database: &Database, letter: DeadLetter) -> Result<(), FunctionError> {
+async fn dead_letter(database: &Database, letter: DeadLetter) -> Result<Outcome, FunctionError> {
     keep(database, &letter, &letter.reason).await
 }
 
 /// Keeps the letter, and answers with `shown` as the reason.
-async fn keep(database: &Database, letter: &DeadLetter, shown: &str) -> Result<(), FunctionError> {
+async fn keep(
+    database: &Database,
+    letter: &DeadLetter,
+    shown: &str,
+) -> Result<Outcome, FunctionError> {
     database.record_dead_letter(letter).await?;
     Err(FunctionError::Discarded {
         reason: format!(

@@ -9,19 +9,69 @@
 
 mod handler;
 mod message;
+mod tally;
+
+use std::{sync::Arc, time::Duration};
 
 use shared::{
     db::{Database, UserWriter},
-    framework::Function,
+    framework::{Function, FunctionError},
 };
 
 pub use message::{parse_user, UserMessage};
+use tally::{Outcome, Tally};
+
+/// What ingest is configured with besides the database.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `LOG_SUMMARY_SECS`, default 60: how often the INFO summary line (messages stored,
+    /// redelivered, dead-lettered, retried; batches) is written when there was any work.
+    pub summary_every: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            summary_every: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, String> {
+        match std::env::var("LOG_SUMMARY_SECS") {
+            Err(_) => Ok(Self::default()),
+            Ok(value) => value
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(|n| Self {
+                    summary_every: Duration::from_secs(n),
+                })
+                .ok_or_else(|| {
+                    format!("LOG_SUMMARY_SECS must be a positive whole number, not {value:?}")
+                }),
+        }
+    }
+}
 
 /// The function, writing through `database`.
-pub fn function(database: Database) -> Function {
+pub fn function(database: Database, settings: Settings) -> Function {
     let writer = UserWriter::new(database.clone());
+    let tally = Arc::new(Tally::default());
     Function::cloudevent(move |event| {
-        let (writer, database) = (writer.clone(), database.clone());
-        async move { handler::ingest(event, &writer, &database).await }
+        let (writer, database, tally) = (writer.clone(), database.clone(), tally.clone());
+        let every = settings.summary_every;
+        async move {
+            tally.summarize(&writer, every);
+            let result = handler::ingest(event, &writer, &database).await;
+            tally.count(match &result {
+                Ok(outcome) => *outcome,
+                Err(FunctionError::Discarded { .. }) => Outcome::DeadLettered,
+                Err(_) => Outcome::Retried,
+            });
+            result.map(drop)
+        }
     })
 }

@@ -99,7 +99,11 @@ fn user(id: Option<i32>, email: &str, name: &str) -> Vec<u8> {
 }
 
 async fn start(database: &Database) -> TestServer {
-    TestServer::start(ingest::function(database.clone())).await
+    TestServer::start(ingest::function(
+        database.clone(),
+        ingest::Settings::default(),
+    ))
+    .await
 }
 
 async fn stored(db: &TestDatabase, user_id: i32) -> Option<(String, String)> {

@@ -5,7 +5,10 @@
 use std::{
     collections::HashMap,
     panic::AssertUnwindSafe,
-    sync::{Arc, OnceLock},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, OnceLock,
+    },
 };
 
 use futures_util::FutureExt;
@@ -29,6 +32,14 @@ pub struct UserWriter {
     database: Database,
     // Started on first use, inside the runtime that serves requests.
     queue: Arc<OnceLock<mpsc::Sender<(NewUser, Reply)>>>,
+    batches: Arc<BatchCounts>,
+}
+
+/// Batches written and the messages they carried, since last taken.
+#[derive(Default)]
+struct BatchCounts {
+    batches: AtomicU64,
+    messages: AtomicU64,
 }
 
 impl UserWriter {
@@ -36,14 +47,23 @@ impl UserWriter {
         Self {
             database,
             queue: Default::default(),
+            batches: Default::default(),
         }
+    }
+
+    /// (batches written, messages they carried) since the last call, for a periodic summary.
+    pub fn take_batch_counts(&self) -> (u64, u64) {
+        (
+            self.batches.batches.swap(0, Ordering::Relaxed),
+            self.batches.messages.swap(0, Ordering::Relaxed),
+        )
     }
 
     /// Writes one user; resolves once its transaction has committed (or failed).
     pub async fn write(&self, user: NewUser) -> Result<WriteOutcome, DbError> {
         let queue = self.queue.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(QUEUE);
-            tokio::spawn(run(self.database.clone(), receiver));
+            tokio::spawn(run(self.database.clone(), receiver, self.batches.clone()));
             sender
         });
         let (reply, outcome) = oneshot::channel();
@@ -58,9 +78,17 @@ impl UserWriter {
 
 /// One writer, one batch in flight: measured here, two concurrent writers halve the batches
 /// and contend on the same index pages, and lose throughput.
-async fn run(database: Database, mut queue: mpsc::Receiver<(NewUser, Reply)>) {
+async fn run(
+    database: Database,
+    mut queue: mpsc::Receiver<(NewUser, Reply)>,
+    counts: Arc<BatchCounts>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        counts.batches.fetch_add(1, Ordering::Relaxed);
+        counts
+            .messages
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         // A bug in one batch must not stop every later write: its deliveries see their reply
         // dropped (500, so Pub/Sub retries them) and the writer goes on.
         let write = AssertUnwindSafe(write_batch(&database, std::mem::take(&mut batch)));

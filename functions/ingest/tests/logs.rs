@@ -1,0 +1,135 @@
+//! What ingest logs at its default level: no line per stored message (a Cloud Logging bill at
+//! thousands a second), a periodic summary instead, and every dead letter on its own line.
+//! Each test binary runs in a process of its own, so this one installs a logger that keeps
+//! what is logged.
+
+use std::{
+    sync::{Arc, Mutex, OnceLock},
+    time::Duration,
+};
+
+use base64::Engine;
+use http::{Method, StatusCode};
+use log::{Level, LevelFilter, Log, Metadata, Record};
+use serde_json::json;
+use shared::testing::{TestDatabase, TestServer};
+
+struct Captured(Mutex<Vec<(Level, String)>>);
+
+impl Log for Captured {
+    fn enabled(&self, metadata: &Metadata) -> bool {
+        metadata.level() <= Level::Info
+    }
+    fn log(&self, record: &Record) {
+        if self.enabled(record.metadata()) {
+            self.0
+                .lock()
+                .unwrap()
+                .push((record.level(), record.args().to_string()));
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn captured() -> &'static Captured {
+    static LOGGER: OnceLock<&'static Captured> = OnceLock::new();
+    LOGGER.get_or_init(|| {
+        let logger: &'static Captured = Box::leak(Box::new(Captured(Mutex::new(Vec::new()))));
+        log::set_logger(logger).unwrap();
+        log::set_max_level(LevelFilter::Info);
+        logger
+    })
+}
+
+async fn deliver(server: &TestServer, id: &str, data: &[u8]) -> StatusCode {
+    let body = json!({
+        "message": {
+            "data": base64::engine::general_purpose::STANDARD.encode(data),
+            "messageId": id,
+            "publishTime": "2024-05-06T07:08:09.123Z"
+        },
+        "subscription": "projects/demo/subscriptions/s"
+    });
+    server
+        .send(
+            Method::POST,
+            "/",
+            &[
+                ("ce-specversion", "1.0"),
+                ("ce-id", id),
+                (
+                    "ce-source",
+                    "//pubsub.googleapis.com/projects/demo/topics/t",
+                ),
+                ("ce-type", "google.cloud.pubsub.topic.v1.messagePublished"),
+                ("content-type", "application/json"),
+            ],
+            body.to_string(),
+        )
+        .await
+        .status
+}
+
+#[tokio::test]
+async fn stored_messages_are_summed_up_and_dead_letters_logged_each() {
+    let logs = captured();
+    let db = TestDatabase::create().await;
+    let settings = ingest::Settings {
+        summary_every: Duration::from_secs(1),
+    };
+    let server = Arc::new(TestServer::start(ingest::function(db.database.clone(), settings)).await);
+    for i in 0..3 {
+        let user = json!({"email": format!("u{i}@example.com"), "name": format!("User {i}")});
+        assert_eq!(
+            deliver(&server, &format!("ok-{i}"), user.to_string().as_bytes()).await,
+            StatusCode::OK
+        );
+    }
+    let again = json!({"email": "u0@example.com", "name": "User 0"}).to_string();
+    assert_eq!(
+        deliver(&server, "ok-0", again.as_bytes()).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        deliver(&server, "poison-1", b"not json").await,
+        StatusCode::OK
+    );
+
+    let summary = async {
+        loop {
+            let found = logs
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(level, line)| *level == Level::Info && line.starts_with("last 1 s:"))
+                .cloned();
+            if let Some(found) = found {
+                return found.1;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let summary = tokio::time::timeout(Duration::from_secs(10), summary)
+        .await
+        .expect("no summary line");
+    assert!(
+        summary.contains(
+            "3 stored, 1 redelivered (no change), 1 dead-lettered, 0 sent back for a retry"
+        ),
+        "{summary}"
+    );
+    assert!(summary.contains("batches written"), "{summary}");
+
+    let lines = logs.0.lock().unwrap().clone();
+    assert!(
+        !lines.iter().any(|(_, line)| line.contains("stored user")),
+        "a line per stored message: {lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|(level, line)| *level == Level::Error && line.contains("poison-1")),
+        "the dead letter was not logged on its own: {lines:?}"
+    );
+}
