@@ -6,6 +6,9 @@ use std::sync::Arc;
 use base64::Engine;
 use http::{Method, StatusCode};
 use serde_json::json;
+mod common;
+
+use common::{deliver, deliver_published_at, deliver_raw};
 use shared::{
     db::Database,
     testing::{OwnCluster, Reply, TestDatabase, TestServer},
@@ -22,56 +25,6 @@ async fn accept(server: &TestServer, message_id: &str, data: &[u8]) -> Reply {
         String::from_utf8_lossy(&reply.body)
     );
     reply
-}
-
-async fn deliver(server: &TestServer, message_id: &str, data: &[u8]) -> Reply {
-    deliver_published_at(server, message_id, "2024-05-06T07:08:09.123Z", data).await
-}
-
-async fn deliver_published_at(
-    server: &TestServer,
-    message_id: &str,
-    time: &str,
-    data: &[u8],
-) -> Reply {
-    let body = json!({
-        "message": {
-            "data": base64::engine::general_purpose::STANDARD.encode(data),
-            "attributes": {"origin": "test"},
-            "messageId": message_id,
-            "message_id": message_id,
-            "publishTime": time,
-            "publish_time": time
-        },
-        "subscription": "projects/demo/subscriptions/eventarc-ingest"
-    });
-    deliver_raw(
-        server,
-        message_id,
-        "google.cloud.pubsub.topic.v1.messagePublished",
-        body.to_string(),
-    )
-    .await
-}
-
-async fn deliver_raw(server: &TestServer, id: &str, ty: &str, body: String) -> Reply {
-    server
-        .send(
-            Method::POST,
-            "/",
-            &[
-                ("ce-specversion", "1.0"),
-                ("ce-id", id),
-                (
-                    "ce-source",
-                    "//pubsub.googleapis.com/projects/demo/topics/ingestion-topic",
-                ),
-                ("ce-type", ty),
-                ("content-type", "application/json; charset=utf-8"),
-            ],
-            body,
-        )
-        .await
 }
 
 /// Delivers every (message id, data) at once and returns the answers in order.

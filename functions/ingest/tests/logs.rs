@@ -3,13 +3,14 @@
 //! Each test binary runs in a process of its own, so this one installs a logger that keeps
 //! what is logged.
 
+mod common;
+
 use std::{
     sync::{Arc, Mutex, OnceLock},
     time::Duration,
 };
 
-use base64::Engine;
-use http::{Method, StatusCode};
+use http::StatusCode;
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use serde_json::json;
 use shared::testing::{TestDatabase, TestServer};
@@ -41,35 +42,6 @@ fn captured() -> &'static Captured {
     })
 }
 
-async fn deliver(server: &TestServer, id: &str, data: &[u8]) -> StatusCode {
-    let body = json!({
-        "message": {
-            "data": base64::engine::general_purpose::STANDARD.encode(data),
-            "messageId": id,
-            "publishTime": "2024-05-06T07:08:09.123Z"
-        },
-        "subscription": "projects/demo/subscriptions/s"
-    });
-    server
-        .send(
-            Method::POST,
-            "/",
-            &[
-                ("ce-specversion", "1.0"),
-                ("ce-id", id),
-                (
-                    "ce-source",
-                    "//pubsub.googleapis.com/projects/demo/topics/t",
-                ),
-                ("ce-type", "google.cloud.pubsub.topic.v1.messagePublished"),
-                ("content-type", "application/json"),
-            ],
-            body.to_string(),
-        )
-        .await
-        .status
-}
-
 #[tokio::test]
 async fn stored_messages_are_summed_up_and_dead_letters_logged_each() {
     let logs = captured();
@@ -81,17 +53,23 @@ async fn stored_messages_are_summed_up_and_dead_letters_logged_each() {
     for i in 0..3 {
         let user = json!({"email": format!("u{i}@example.com"), "name": format!("User {i}")});
         assert_eq!(
-            deliver(&server, &format!("ok-{i}"), user.to_string().as_bytes()).await,
+            common::deliver(&server, &format!("ok-{i}"), user.to_string().as_bytes())
+                .await
+                .status,
             StatusCode::OK
         );
     }
     let again = json!({"email": "u0@example.com", "name": "User 0"}).to_string();
     assert_eq!(
-        deliver(&server, "ok-0", again.as_bytes()).await,
+        common::deliver(&server, "ok-0", again.as_bytes())
+            .await
+            .status,
         StatusCode::OK
     );
     assert_eq!(
-        deliver(&server, "poison-1", b"not json").await,
+        common::deliver(&server, "poison-1", b"not json")
+            .await
+            .status,
         StatusCode::OK
     );
 
