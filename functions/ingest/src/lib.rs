@@ -8,63 +8,36 @@
 //! - A 2xx is sent only once the row is committed.
 
 mod handler;
+mod housekeeping;
 mod message;
+mod settings;
 mod tally;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use shared::{
     db::{Database, UserWriter},
     framework::{Function, FunctionError},
 };
 
+use housekeeping::Housekeeping;
 pub use message::{parse_user, UserMessage};
+pub use settings::Settings;
 use tally::{Outcome, Tally};
-
-/// What ingest is configured with besides the database.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// `LOG_SUMMARY_SECS`, default 60: how often the INFO summary line (messages stored,
-    /// redelivered, dead-lettered, retried; batches) is written when there was any work.
-    pub summary_every: Duration,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            summary_every: Duration::from_secs(60),
-        }
-    }
-}
-
-impl Settings {
-    pub fn from_env() -> Result<Self, String> {
-        match std::env::var("LOG_SUMMARY_SECS") {
-            Err(_) => Ok(Self::default()),
-            Ok(value) => value
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .map(|n| Self {
-                    summary_every: Duration::from_secs(n),
-                })
-                .ok_or_else(|| {
-                    format!("LOG_SUMMARY_SECS must be a positive whole number, not {value:?}")
-                }),
-        }
-    }
-}
 
 /// The function, writing through `database`.
 pub fn function(database: Database, settings: Settings) -> Function {
     let writer = UserWriter::new(database.clone());
     let tally = Arc::new(Tally::default());
+    let housekeeping = Arc::new(Housekeeping::default());
     Function::cloudevent(move |event| {
-        let (writer, database, tally) = (writer.clone(), database.clone(), tally.clone());
-        let every = settings.summary_every;
+        let (writer, database) = (writer.clone(), database.clone());
+        let (tally, housekeeping, settings) =
+            (tally.clone(), housekeeping.clone(), settings.clone());
         async move {
-            tally.summarize(&writer, every);
+            // Started here, inside the runtime serving requests, on the first delivery.
+            tally.summarize(&writer, settings.summary_every);
+            housekeeping.start(&database, settings.retention, settings.prune_every);
             let result = handler::ingest(event, &writer, &database).await;
             tally.count(match &result {
                 Ok(outcome) => *outcome,

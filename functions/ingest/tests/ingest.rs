@@ -720,3 +720,44 @@ async fn wrong_database_settings_keep_messages_waiting_with_503() {
     assert_eq!(db.count("SELECT count(*) FROM dead_letters").await, 0);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_function_removes_keys_past_the_retention_by_itself_and_still_stores_once() {
+    let db = TestDatabase::create().await;
+    let settings = ingest::Settings {
+        prune_every: std::time::Duration::from_secs(1),
+        ..ingest::Settings::default()
+    };
+    let server = TestServer::start(ingest::function(db.database.clone(), settings)).await;
+    accept(&server, "old", &user(None, "old@example.com", "Old")).await;
+    db.client
+        .execute(
+            "UPDATE processed_messages SET processed_at = now() - interval '9 days'",
+            &[],
+        )
+        .await
+        .unwrap();
+    accept(&server, "recent", &user(None, "new@example.com", "New")).await;
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while db.count("SELECT count(*) FROM processed_messages").await > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the key past the retention was not removed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    accept(&server, "recent", &user(None, "new@example.com", "New")).await;
+    assert_eq!(
+        db.count("SELECT count(*) FROM users WHERE name = 'New'")
+            .await,
+        1
+    );
+    let left: String = db
+        .client
+        .query_one("SELECT delivery_key FROM processed_messages", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(left.starts_with("recent@"), "{left}");
+}

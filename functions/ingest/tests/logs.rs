@@ -48,6 +48,7 @@ async fn stored_messages_are_summed_up_and_dead_letters_logged_each() {
     let db = TestDatabase::create().await;
     let settings = ingest::Settings {
         summary_every: Duration::from_secs(1),
+        ..ingest::Settings::default()
     };
     let server = Arc::new(TestServer::start(ingest::function(db.database.clone(), settings)).await);
     for i in 0..3 {

@@ -32,6 +32,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "user_id_default",
         include_str!("../../migrations/0006_user_id_default.sql"),
     ),
+    (
+        7,
+        "prune_processed_messages",
+        include_str!("../../migrations/0007_prune_processed_messages.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names this schema's migration lock.

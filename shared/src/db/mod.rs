@@ -1,6 +1,7 @@
 //! PostgreSQL access: configuration from the libpq environment, one lazily connecting pool
 //! per process, embedded migrations, and the pipeline's queries. Nothing here knows of HTTP.
 
+mod bookkeeping;
 pub mod config;
 pub mod error;
 mod group_commit;
@@ -20,6 +21,7 @@ use std::{
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio::sync::OnceCell;
 
+pub use bookkeeping::Pruned;
 pub use config::DbConfig;
 pub use error::{DbError, DbErrorKind};
 pub use group_commit::UserWriter;
