@@ -16,10 +16,15 @@ tokio::task_local! {
 /// Sets up logging once per process; later calls do nothing. `RUST_LOG` is honoured (default
 /// `info`). Panics are logged too, so a crash shows up as an ERROR entry.
 pub fn init() {
+    init_with_default_level("info")
+}
+
+/// As [`init`], with `level` when `RUST_LOG` is unset (a command-line tool's "warn", say).
+pub fn init_with_default_level(level: &str) {
     let json = std::env::var_os("K_SERVICE").is_some()
         || std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let mut builder =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level));
     if json {
         let service = service_context();
         builder.format(move |out, record| {

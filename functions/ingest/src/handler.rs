@@ -4,8 +4,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use cloudevents::{event::Data, AttributesReader, Event};
 use shared::{
     db::{
-        storable_key, Database, DbError, DbErrorKind, DeadLetter, NewUser, UserWriter,
-        WriteOutcome, NUL_STAND_IN,
+        Database, DbError, DbErrorKind, DeadLetter, DeliveryKey, NewUser, UserWriter, WriteOutcome,
+        NUL_STAND_IN,
     },
     framework::FunctionError,
     pubsub::{MessagePublishedData, PubsubMessage},
@@ -19,16 +19,50 @@ pub(crate) async fn ingest(
     writer: &UserWriter,
     database: &Database,
 ) -> Result<Outcome, FunctionError> {
+    match process(event, None, writer).await {
+        Ok(outcome) => Ok(outcome),
+        Err(Failure::Retry(error)) => Err(error),
+        Err(Failure::Never { letter, shown }) => keep(database, &letter, &shown).await,
+    }
+}
+
+/// Why a delivery did not take effect.
+pub(crate) enum Failure {
+    /// It never can: keep `letter`; replies and logs repeat `shown`.
+    Never { letter: DeadLetter, shown: String },
+    /// Not now: ask for a redelivery.
+    Retry(FunctionError),
+}
+
+impl From<DbError> for Failure {
+    fn from(error: DbError) -> Self {
+        Self::Retry(error.into())
+    }
+}
+
+/// Decodes, validates and writes one delivery, keeping nothing: what a delivery from Pub/Sub
+/// and a replayed dead letter both go through. `kept_key`: the key a replayed letter was kept
+/// under, which its replay claims (a publish time kept to the microsecond might not make the
+/// same key again).
+pub(crate) async fn process(
+    event: Event,
+    kept_key: Option<DeliveryKey>,
+    writer: &UserWriter,
+) -> Result<Outcome, Failure> {
+    let never = |letter: DeadLetter| Failure::Never {
+        shown: letter.reason.clone(),
+        letter,
+    };
     let message = match MessagePublishedData::from_event(&event) {
         Ok(published) => published.message,
-        Err(e) => return dead_letter(database, unreadable(&event, e.to_string())).await,
+        Err(e) => return Err(never(unreadable(&event, kept_key, e.to_string()))),
     };
     // The event's own copy of the data (up to ~14 MB) is not needed past this point.
     drop(event);
-    let key = delivery_key(&message.message_id, message.publish_time);
+    let key = kept_key.unwrap_or_else(|| delivery_key(&message.message_id, message.publish_time));
     let user = match parse_user(&message.data) {
         Ok(user) => user,
-        Err(reason) => return dead_letter(database, kept(key, message, reason)).await,
+        Err(reason) => return Err(never(kept(key, message, reason))),
     };
     let new_user = NewUser {
         delivery_key: key.clone(),
@@ -39,35 +73,25 @@ pub(crate) async fn ingest(
     match writer.write(new_user).await {
         // Counted, and summed up at INFO by the tally; one line each only at DEBUG.
         Ok(WriteOutcome::Stored { user_id }) => {
-            log::debug!("message {}: stored user {user_id}", storable_key(&key));
+            log::debug!("message {key}: stored user {user_id}");
             Ok(Outcome::Stored)
         }
         Ok(WriteOutcome::AlreadyProcessed) => {
-            log::debug!(
-                "message {}: processed before, nothing to do",
-                storable_key(&key)
-            );
+            log::debug!("message {key}: processed before, nothing to do");
             Ok(Outcome::Redelivered)
         }
         Ok(WriteOutcome::HeldElsewhere { user_id }) => Err(DbError::busy(format!(
-            "message {}: user {user_id} is held by another database session; asking for a redelivery",
-            storable_key(&key)
+            "message {key}: user {user_id} is held by another database session; asking for a redelivery"
         ))
         .into()),
         Err(e) if e.kind == DbErrorKind::Rejected => {
             // The details (constraint, SQLSTATE) are for the operator: the log and the dead
             // letter keep them; the reply only says what happened.
-            log::error!(
-                "message {}: the database refused the row: {e}",
-                storable_key(&key)
-            );
-            let letter = kept(key, message, format!("the database refused the row: {e}"));
-            keep(
-                database,
-                &letter,
-                "the database refused the row; the log and the dead letter say why",
-            )
-            .await
+            log::error!("message {key}: the database refused the row: {e}");
+            Err(Failure::Never {
+                letter: kept(key, message, format!("the database refused the row: {e}")),
+                shown: "the database refused the row; the log and the dead letter say why".into(),
+            })
         }
         Err(e) => Err(e.into()),
     }
@@ -76,20 +100,15 @@ pub(crate) async fn ingest(
 /// What makes a message the same message: its id and its publish time. Pub/Sub ids are
 /// unique per topic, but the emulator numbers them from 1 again after every restart; the
 /// publish time, which a redelivery keeps, tells a reused id apart.
-fn delivery_key(message_id: &str, publish_time: Option<DateTime<Utc>>) -> String {
-    match publish_time {
+fn delivery_key(message_id: &str, publish_time: Option<DateTime<Utc>>) -> DeliveryKey {
+    let raw = match publish_time {
         Some(time) => format!(
             "{message_id}@{}",
             time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
         ),
         None => message_id.to_owned(),
-    }
-}
-
-/// Keeps the message and acknowledges it; if it cannot be kept now, asks for a redelivery so
-/// that nothing is lost.
-async fn dead_letter(database: &Database, letter: DeadLetter) -> Result<Outcome, FunctionError> {
-    keep(database, &letter, &letter.reason).await
+    };
+    DeliveryKey::new(&raw)
 }
 
 /// Keeps the letter, and answers with `shown` as the reason.
@@ -100,11 +119,7 @@ async fn keep(
 ) -> Result<Outcome, FunctionError> {
     database.record_dead_letter(letter).await?;
     Err(FunctionError::Discarded {
-        reason: format!(
-            "message {}: {}",
-            storable_key(&letter.delivery_key),
-            clipped(shown)
-        ),
+        reason: format!("message {}: {}", letter.delivery_key, clipped(shown)),
     })
 }
 
@@ -121,7 +136,7 @@ fn clipped(reason: &str) -> String {
 }
 
 /// A dead letter for a Pub/Sub message whose data cannot be stored.
-fn kept(delivery_key: String, message: PubsubMessage, reason: String) -> DeadLetter {
+fn kept(delivery_key: DeliveryKey, message: PubsubMessage, reason: String) -> DeadLetter {
     DeadLetter {
         delivery_key,
         attributes: serde_json::to_value(&message.attributes).unwrap_or_default(),
@@ -129,11 +144,12 @@ fn kept(delivery_key: String, message: PubsubMessage, reason: String) -> DeadLet
         publish_time: message.publish_time,
         payload: message.data,
         reason,
+        event_type: None,
     }
 }
 
 /// A dead letter for an event whose data is not a Pub/Sub message at all: keep all of it.
-fn unreadable(event: &Event, reason: String) -> DeadLetter {
+fn unreadable(event: &Event, kept_key: Option<DeliveryKey>, reason: String) -> DeadLetter {
     let payload = match event.data() {
         Some(Data::Binary(bytes)) => bytes.clone(),
         Some(Data::String(text)) => text.clone().into_bytes(),
@@ -147,11 +163,12 @@ fn unreadable(event: &Event, reason: String) -> DeadLetter {
         .unwrap_or_else(|| serde_json::json!({}));
     let time = event.time().copied();
     DeadLetter {
-        delivery_key: delivery_key(event.id(), time),
+        delivery_key: kept_key.unwrap_or_else(|| delivery_key(event.id(), time)),
         message_id: event.id().to_owned(),
         publish_time: time,
         payload,
         attributes,
         reason,
+        event_type: Some(event.ty().to_owned()),
     }
 }

@@ -7,9 +7,11 @@
 //! - A transient failure is answered 503, so Pub/Sub redelivers it later.
 //! - A 2xx is sent only once the row is committed.
 
+pub mod dead_letters;
 mod handler;
 mod housekeeping;
 mod message;
+mod replay;
 mod settings;
 mod tally;
 
@@ -22,6 +24,7 @@ use shared::{
 
 use housekeeping::Housekeeping;
 pub use message::{parse_user, UserMessage};
+pub use replay::{replay, Replayed};
 pub use settings::Settings;
 use tally::{Outcome, Tally};
 

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     error::{DbError, DbErrorKind},
+    storable::DeliveryKey,
     users::{NewUser, WriteOutcome},
     Database,
 };
@@ -105,7 +106,7 @@ async fn run(
 async fn write_batch(database: &Database, jobs: Vec<(NewUser, Reply)>) {
     let mut users: Vec<NewUser> = Vec::with_capacity(jobs.len());
     let mut waiting: Vec<Vec<Reply>> = Vec::with_capacity(jobs.len());
-    let mut position: HashMap<String, usize> = HashMap::with_capacity(jobs.len());
+    let mut position: HashMap<DeliveryKey, usize> = HashMap::with_capacity(jobs.len());
     for (user, reply) in jobs {
         match position.get(&user.delivery_key) {
             Some(&i) => waiting[i].push(reply),

@@ -37,6 +37,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "prune_processed_messages",
         include_str!("../../migrations/0007_prune_processed_messages.sql"),
     ),
+    (
+        8,
+        "dead_letter_operations",
+        include_str!("../../migrations/0008_dead_letter_operations.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names this schema's migration lock.

@@ -3,6 +3,7 @@
 
 mod bookkeeping;
 pub mod config;
+mod dead_letters;
 pub mod error;
 mod group_commit;
 mod migrations;
@@ -23,10 +24,11 @@ use tokio::sync::OnceCell;
 
 pub use bookkeeping::Pruned;
 pub use config::DbConfig;
+pub use dead_letters::{DeadLetter, KeptLetter, LetterSelection, LetterSummary};
 pub use error::{DbError, DbErrorKind};
 pub use group_commit::UserWriter;
-pub use storable::{storable_key, NUL_STAND_IN};
-pub use users::{DeadLetter, NewUser, UserRow, WriteOutcome};
+pub use storable::{DeliveryKey, NUL_STAND_IN};
+pub use users::{NewUser, UserRow, WriteOutcome};
 
 /// A handle on the database; cheap to clone, shared by every request of the process.
 ///

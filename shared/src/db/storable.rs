@@ -18,10 +18,42 @@ pub const NUL_STAND_IN: char = '\u{2400}';
 /// a key equal to another message's hash.
 const HASHED: &str = "sha256:";
 
-/// A key that fits a primary key, the same for the same input: `raw` itself when it is at
-/// most 256 bytes with no NUL (and does not start with `sha256:`), else `sha256:` and the
-/// SHA-256 of `raw` in hex.
-pub fn storable_key(raw: &str) -> Cow<'_, str> {
+/// What identifies a message across redeliveries (its id and publish time), in a form that
+/// fits a primary key and a log line. Made once from what the sender sent, or read back as
+/// kept (a replayed dead letter claims the very key it was kept under).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DeliveryKey(String);
+
+impl DeliveryKey {
+    /// The key for `raw`: `raw` itself when it is at most 256 bytes with no NUL (and does not
+    /// start with `sha256:`), else `sha256:` and the SHA-256 of `raw` in hex.
+    pub fn new(raw: &str) -> Self {
+        Self(storable_key(raw).into_owned())
+    }
+
+    /// A key as the database keeps it, already in its storable form.
+    pub(crate) fn kept(key: String) -> Self {
+        Self(key)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for DeliveryKey {
+    fn from(raw: &str) -> Self {
+        Self::new(raw)
+    }
+}
+
+impl std::fmt::Display for DeliveryKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn storable_key(raw: &str) -> Cow<'_, str> {
     if raw.len() <= MAX_KEY_BYTES && !raw.contains('\0') && !raw.starts_with(HASHED) {
         return Cow::Borrowed(raw);
     }

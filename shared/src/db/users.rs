@@ -1,10 +1,10 @@
-//! The pipeline's queries on `users`, `processed_messages` and `dead_letters`.
+//! The pipeline's queries on `users` and `processed_messages`.
 
 use futures_util::{Stream, StreamExt, TryStreamExt};
 
 use super::{
     error::{DbError, DbErrorKind},
-    storable::{storable_json, storable_key, storable_text},
+    storable::DeliveryKey,
     Database,
 };
 
@@ -12,7 +12,7 @@ use super::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewUser {
     /// What identifies the message across redeliveries: its id and its publish time.
-    pub delivery_key: String,
+    pub delivery_key: DeliveryKey,
     /// `None`: a new user with a generated id.
     pub user_id: Option<i32>,
     pub email: String,
@@ -29,18 +29,6 @@ pub enum WriteOutcome {
     /// Another session holds this user's row: nothing was written or claimed, so a
     /// redelivery will be. The rest of the batch did not wait.
     HeldElsewhere { user_id: i32 },
-}
-
-/// A message that can never succeed, kept with why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetter {
-    /// As for [`NewUser::delivery_key`]: the same message is kept once.
-    pub delivery_key: String,
-    pub message_id: String,
-    pub publish_time: Option<chrono::DateTime<chrono::Utc>>,
-    pub payload: Vec<u8>,
-    pub attributes: serde_json::Value,
-    pub reason: String,
 }
 
 /// A row as the read API shows it.
@@ -64,10 +52,7 @@ impl Database {
             .prepare_cached("SELECT write_user_messages($1, $2, $3, $4)")
             .await
             .map_err(fail)?;
-        let keys: Vec<_> = users
-            .iter()
-            .map(|u| storable_key(&u.delivery_key))
-            .collect();
+        let keys: Vec<_> = users.iter().map(|u| u.delivery_key.as_str()).collect();
         let user_ids: Vec<Option<i32>> = users.iter().map(|u| u.user_id).collect();
         let emails: Vec<&str> = users.iter().map(|u| u.email.as_str()).collect();
         let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
@@ -128,35 +113,5 @@ impl Database {
                 let _held = &client;
                 row
             }))
-    }
-
-    /// Keeps a message that can never succeed. Recording the same message again is a no-op.
-    pub async fn record_dead_letter(&self, letter: &DeadLetter) -> Result<(), DbError> {
-        let fail = |e: tokio_postgres::Error| DbError::from_postgres("recording a dead letter", &e);
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(
-                "INSERT INTO dead_letters
-                     (delivery_key, message_id, publish_time, payload, attributes, reason)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_key) DO NOTHING",
-            )
-            .await
-            .map_err(fail)?;
-        // The payload is bytea, kept byte for byte; the text fields lose only their NULs.
-        client
-            .execute(
-                &statement,
-                &[
-                    &storable_key(&letter.delivery_key),
-                    &storable_text(&letter.message_id),
-                    &letter.publish_time,
-                    &letter.payload,
-                    &storable_json(&letter.attributes),
-                    &storable_text(&letter.reason),
-                ],
-            )
-            .await
-            .map_err(fail)?;
-        Ok(())
     }
 }
