@@ -12,15 +12,48 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-# Fails with a clear message when something already listens on PORT.
+# Does something listen on 127.0.0.1:PORT?
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# require_free_port PORT WHAT [OPTION]: fails with a clear message, naming the option that
+# changes the port, when something already listens on PORT.
 require_free_port() {
-  local port=$1 what=$2
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    die "port $port (for $what) is already in use; pick another with the matching option"
-  fi
+  local port=$1 what=$2 option=${3:-}
+  port_in_use "$port" || return 0
+  die "port $port (for $what) is already in use${option:+; pick another with $option}"
 }
 
-# Waits until COMMAND succeeds, up to SECONDS.
+# usage FILE: prints the comment block at the top of FILE, its help text.
+usage() {
+  sed -n '2,/^[^#]/{/^#/!d; s/^# \{0,1\}//; p;}' "$1"
+}
+
+# option_value OPTION VALUE: VALUE, or a usage error when OPTION came without one.
+option_value() {
+  if [ -z "${2:-}" ] || [ "${2#-}" != "$2" ]; then
+    die "$1 needs a value (see $(basename "$0") --help)"
+  fi
+  printf '%s' "$2"
+}
+
+# port_value OPTION VALUE: VALUE if it is a TCP port number, else a usage error.
+port_value() {
+  local value
+  value=$(option_value "$1" "${2:-}") || exit 1
+  if ! [[ $value =~ ^[0-9]+$ ]] || [ "$value" -lt 1 ] || [ "$value" -gt 65535 ]; then
+    die "$1 takes a port number (1-65535), not '$value'"
+  fi
+  printf '%s' "$value"
+}
+
+# Is process PID gone?
+process_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# Is the process group PGID gone?
+group_gone() { ! kill -0 -- "-$1" 2>/dev/null; }
+
+# Waits until COMMAND succeeds, up to SECONDS. COMMAND is a command or a function, never a
+# string for bash -c.
 wait_for() {
   local seconds=$1; shift
   local deadline=$((SECONDS + seconds))

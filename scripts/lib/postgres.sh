@@ -3,6 +3,9 @@
 # CI, as root (the server then runs as the `postgres` user, since PostgreSQL refuses root).
 # shellcheck shell=bash
 
+# shellcheck source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
 pg_find_bin() {
   local dir
   if command -v pg_ctl >/dev/null && command -v initdb >/dev/null; then
@@ -40,13 +43,16 @@ pg_start() {
   PG_DATA=$dir/data
   PG_SOCKET=$dir/socket
   mkdir -p "$PG_SOCKET"
-  if [ -s "$dir/port" ]; then
-    PG_PORT=$(cat "$dir/port")
-  else
-    PG_PORT=${PG_PORT:-$(free_port)}
+  if pg_running "$dir"; then
+    die "PostgreSQL in $dir is already running (another scripts/dev, or a test, uses this folder)"
+  fi
+  PG_PORT=$(cat "$dir/port" 2>/dev/null) || PG_PORT=
+  if [ -z "$PG_PORT" ] || port_in_use "$PG_PORT"; then
+    # Clients use the socket; the TCP port is only kept stable while it is free.
+    [ -z "$PG_PORT" ] || note "PostgreSQL's port $PG_PORT is taken by another program; using another"
+    PG_PORT=$(free_port)
     echo "$PG_PORT" >"$dir/port"
   fi
-  require_free_port "$PG_PORT" "PostgreSQL"
   if is_root; then
     id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql postgres
     chown -R postgres "$dir"
@@ -61,6 +67,12 @@ pg_start() {
     start >/dev/null || { tail -n 20 "$dir/postgres.log" >&2; die "PostgreSQL did not start"; }
   export PGHOST=$PG_SOCKET PGPORT=$PG_PORT PGUSER=postgres PGDATABASE=postgres
   unset PGPASSWORD DATABASE_URL
+}
+
+# pg_running DIR: is the cluster in DIR running?
+pg_running() {
+  local pid
+  pid=$(head -n 1 "$1/data/postmaster.pid" 2>/dev/null) && [ -n "$pid" ] && ! process_gone "$pid"
 }
 
 # pg_stop DIR [MODE]: stops the cluster in DIR; MODE immediate stops it as a crash would.

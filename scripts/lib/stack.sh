@@ -7,6 +7,8 @@
 # shellcheck shell=bash
 
 STACK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=common.sh
+. "$STACK_ROOT/scripts/lib/common.sh"
 # shellcheck source=postgres.sh
 . "$STACK_ROOT/scripts/lib/postgres.sh"
 
@@ -16,6 +18,22 @@ SUBSCRIPTION=ingest-push
 stack_init() {
   mkdir -p "$STACK_DIR/logs" "$STACK_DIR/pids"
   : "${PROJECT:=local-project}" "${TOPIC:=ingestion-topic}"
+}
+
+# stack_claim: makes this process the one that runs the stack in STACK_DIR; fails, touching
+# nothing, when another live process already does. stack_release gives it up.
+stack_claim() {
+  local owner
+  owner=$(cat "$STACK_DIR/owner" 2>/dev/null) || owner=
+  if [ -n "$owner" ] && [ "$owner" != $$ ] && ! process_gone "$owner"; then
+    return 1
+  fi
+  echo $$ >"$STACK_DIR/owner"
+}
+
+stack_release() {
+  [ "$(cat "$STACK_DIR/owner" 2>/dev/null)" = $$ ] && rm -f "$STACK_DIR/owner"
+  return 0
 }
 
 stack_start_postgres() {
@@ -44,7 +62,7 @@ stack_start_function() {
   PORT=$port FUNCTION_TARGET=$name RUST_LOG=${RUST_LOG:-info,ingest=debug} \
     "$BIN_DIR/$name" >>"$STACK_DIR/logs/$name.log" 2>&1 &
   echo $! >"$STACK_DIR/pids/$name"
-  wait_for 20 http_up "$port" || { tail -n 20 "$STACK_DIR/logs/$name.log" >&2; die "$name did not start"; }
+  wait_for 20 http_up "$port" || { tail -n 20 "$STACK_DIR/logs/$name.log" >&2; die "$name did not start (its log: $STACK_DIR/logs/$name.log)"; }
 }
 
 # stack_stop_function NAME [SIGNAL]: stops it (SIGTERM: gracefully) and waits for it to exit.
@@ -52,7 +70,7 @@ stack_stop_function() {
   local name=$1 signal=${2:-TERM} pid
   pid=$(cat "$STACK_DIR/pids/$name" 2>/dev/null) || return 0
   kill "-$signal" "$pid" 2>/dev/null || true
-  wait_for 15 bash -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null || true
+  wait_for 15 process_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
   rm -f "$STACK_DIR/pids/$name"
 }
 
@@ -99,8 +117,42 @@ stack_stop_emulator() {
   local pid
   pid=$(cat "$STACK_DIR/pids/pubsub-emulator" 2>/dev/null) || return 0
   kill -TERM -- "-$pid" 2>/dev/null || true
-  wait_for 15 bash -c "! kill -0 -- -$pid 2>/dev/null" || kill -KILL -- "-$pid" 2>/dev/null || true
+  wait_for 15 group_gone "$pid" || kill -KILL -- "-$pid" 2>/dev/null || true
   rm -f "$STACK_DIR/pids/pubsub-emulator"
+}
+
+# The logs of the parts that run, followed: the emulator's per-request "Forwarding key" pairs
+# are left out (they stay in its log file).
+stack_follow_logs() {
+  local logs=("$STACK_DIR/logs/read.log" "$STACK_DIR/logs/ingest.log")
+  [ -n "${EMULATOR:-}" ] && logs+=("$STACK_DIR/logs/pubsub-emulator.log")
+  exec tail -n 0 -F "${logs[@]}" > >(stack_quiet_emulator)
+}
+
+stack_quiet_emulator() {
+  awk '/HttpAdapter\$StubMethodHandler handle$/ { held = $0; next }
+       held != "" { if ($0 !~ /orwarding key:/) { print held; print }; held = ""; fflush(); next }
+       { print; fflush() }'
+}
+
+# The first part of the stack that is no longer running (read, ingest, pubsub-emulator,
+# postgres), or nothing.
+stack_first_dead() {
+  local name pid
+  for name in read ingest pubsub-emulator; do
+    pid=$(cat "$STACK_DIR/pids/$name" 2>/dev/null) || continue
+    if process_gone "$pid"; then echo "$name"; return; fi
+  done
+  pg_running "$STACK_DIR/postgres" || echo postgres
+}
+
+# stack_report_death NAME: says that NAME stopped, with the end of its log.
+stack_report_death() {
+  local name=$1 log=$STACK_DIR/logs/$1.log
+  [ "$name" = postgres ] && log=$STACK_DIR/postgres/postgres.log
+  rm -f "$STACK_DIR/pids/$name"
+  printf '\nerror: %s stopped unexpectedly; the end of %s:\n' "$name" "$log" >&2
+  tail -n 20 "$log" >&2 || true
 }
 
 # The environment gcloud and scripts/publish need, in a file to source.

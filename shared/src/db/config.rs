@@ -173,6 +173,29 @@ impl DbConfig {
     }
 
     /// True when every host is a Unix socket directory, where TLS does not apply.
+    /// Where connections go, for messages: `host:port` or the socket file; never credentials.
+    pub fn target(&self) -> String {
+        use tokio_postgres::config::Host;
+        let ports = self.postgres.get_ports();
+        let targets: Vec<String> = self
+            .postgres
+            .get_hosts()
+            .iter()
+            .enumerate()
+            .map(|(i, host)| {
+                let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+                match host {
+                    Host::Tcp(name) => format!("{name}:{port}"),
+                    Host::Unix(dir) => format!("{}/.s.PGSQL.{port}", dir.display()),
+                }
+            })
+            .collect();
+        match targets.len() {
+            0 => "localhost:5432".into(),
+            _ => targets.join(", "),
+        }
+    }
+
     pub(crate) fn is_unix_socket(&self) -> bool {
         self.postgres
             .get_hosts()
@@ -273,6 +296,19 @@ mod tests {
         assert_eq!(c.postgres.get_dbname(), Some("challenge_db"));
         assert_eq!(c.pool_size, 7);
         assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(c.target(), "/cloudsql/p:r:i/.s.PGSQL.5432");
+    }
+
+    #[test]
+    fn the_target_names_host_and_port_never_the_password() {
+        let c = config(&[
+            ("PGHOST", "db.internal"),
+            ("PGPORT", "6432"),
+            ("PGPASSWORD", "hunter2"),
+        ]);
+        assert_eq!(c.unwrap().target(), "db.internal:6432");
+        let c = config(&[("DATABASE_URL", "postgres://u:hunter2@10.0.0.5:5433/db")]);
+        assert_eq!(c.unwrap().target(), "10.0.0.5:5433");
     }
 
     #[test]

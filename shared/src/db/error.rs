@@ -123,10 +123,13 @@ fn classify(sqlstate: &str) -> DbErrorKind {
     }
 }
 
-impl From<PoolError> for DbError {
-    fn from(error: PoolError) -> Self {
+impl DbError {
+    /// A failure to get a connection to `target` (where the pool connects, for the message).
+    pub(crate) fn from_pool(error: PoolError, target: &str) -> Self {
         match error {
-            PoolError::Backend(e) => Self::from_postgres("cannot connect to the database", &e),
+            PoolError::Backend(e) => {
+                Self::from_postgres(&format!("cannot connect to the database at {target}"), &e)
+            }
             PoolError::Timeout(_) => Self {
                 kind: DbErrorKind::Unavailable,
                 message: "no database connection became free in time (pool exhausted or database unreachable)".into(),

@@ -52,8 +52,13 @@ pub(crate) async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), D
     let transaction = client.transaction().await.map_err(fail)?;
     // Instances that start together wait here while one migrates: longer than the lock and
     // statement timeouts that bound the pipeline's own work.
+    // client_min_messages: "relation schema_migrations already exists" on every start is
+    // not news.
     transaction
-        .batch_execute("SET LOCAL lock_timeout = '5min'; SET LOCAL statement_timeout = '5min'")
+        .batch_execute(
+            "SET LOCAL lock_timeout = '5min'; SET LOCAL statement_timeout = '5min';
+             SET LOCAL client_min_messages = warning",
+        )
         .await
         .map_err(fail)?;
     transaction

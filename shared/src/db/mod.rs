@@ -48,6 +48,8 @@ struct Inner {
     shared: RwLock<Option<Arc<Object>>>,
     /// Wrong settings are said once, at ERROR; every request they fail then gets a 503.
     config_error_reported: AtomicBool,
+    /// Where connections go, named in connection errors.
+    target: String,
 }
 
 impl Database {
@@ -85,6 +87,7 @@ impl Database {
                 migrated: OnceCell::new(),
                 shared: RwLock::new(None),
                 config_error_reported: AtomicBool::new(false),
+                target: config.target(),
             }),
         })
     }
@@ -99,7 +102,8 @@ impl Database {
         let deadline = tokio::time::Instant::now() + self.inner.acquire_timeout;
         let mut pause = Duration::from_millis(25);
         let mut client = loop {
-            match self.inner.pool.get().await.map_err(DbError::from) {
+            let got = self.inner.pool.get().await;
+            match got.map_err(|e| DbError::from_pool(e, &self.inner.target)) {
                 Ok(client) => break client,
                 Err(e) if e.is_transient() && tokio::time::Instant::now() + pause < deadline => {
                     tokio::time::sleep(pause).await;
