@@ -77,7 +77,7 @@ stack_stop_function() {
 # Migrates the schema (the functions do it on first use) and loads the six sample users.
 stack_load_sample_users() {
   curl -fsS -o /dev/null "http://127.0.0.1:$READ_PORT/data" || die "read did not answer /data"
-  psql -X -q -v ON_ERROR_STOP=1 -f "$STACK_ROOT/shared/sql/sample_users.sql" >/dev/null
+  psql -X -q -v ON_ERROR_STOP=1 -f "$STACK_ROOT/shared/db/sql/sample_users.sql" >/dev/null
 }
 
 # The Pub/Sub emulator's start script in the Cloud SDK, if installed.

@@ -1,16 +1,22 @@
-//! What both functions of the pipeline share: a Google Cloud Functions Framework for Rust
-//! ([`framework`]), Cloud Logging friendly logs ([`logging`]), the typed Pub/Sub payload
-//! ([`pubsub`]) and PostgreSQL access ([`db`]).
+//! What the pipeline's two functions share, as three crates:
 //!
-//! The framework knows nothing of PostgreSQL and the database layer nothing of HTTP; the
-//! functions join the two.
+//! - [`framework`] (the `functions-framework` crate, `shared/framework`): a Google Cloud
+//!   Functions Framework for Rust, with Cloud Logging friendly logs ([`logging`]) and the typed
+//!   Pub/Sub payload ([`pubsub`]). It knows nothing of PostgreSQL.
+//! - [`db`] (the `pipeline-db` crate, `shared/db`): PostgreSQL access. It knows nothing of HTTP.
+//! - this crate: the glue the functions use to join the two: how a database failure becomes
+//!   a status code ([`function_error`]) and how a binary serves a function on the database
+//!   its environment names ([`serve_with_database`]).
+//!
+//! The compiler holds the layers apart: neither of the two crates depends on the other.
 
-pub mod db;
-pub mod framework;
-pub mod logging;
-pub mod pubsub;
+pub use functions_framework as framework;
+pub use functions_framework::{logging, pubsub};
+pub use pipeline_db as db;
+
 mod status;
 mod wiring;
+pub use status::function_error;
 pub use wiring::serve_with_database;
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -36,7 +36,7 @@ pub(crate) enum Failure {
 
 impl From<DbError> for Failure {
     fn from(error: DbError) -> Self {
-        Self::Retry(error.into())
+        Self::Retry(shared::function_error(error))
     }
 }
 
@@ -117,7 +117,10 @@ async fn keep(
     letter: &DeadLetter,
     shown: &str,
 ) -> Result<Outcome, FunctionError> {
-    database.record_dead_letter(letter).await?;
+    database
+        .record_dead_letter(letter)
+        .await
+        .map_err(shared::function_error)?;
     Err(FunctionError::Discarded {
         reason: format!("message {}: {}", letter.delivery_key, clipped(shown)),
     })

@@ -8,6 +8,7 @@ use serde_json::json;
 use shared::{
     db::{Database, KeptLetter, UserWriter},
     framework::FunctionError,
+    function_error,
     pubsub::MESSAGE_PUBLISHED,
 };
 
@@ -36,20 +37,26 @@ pub async fn replay(
     writer: &UserWriter,
     database: &Database,
 ) -> Result<Replayed, FunctionError> {
-    let Some(kept) = database.dead_letter(id).await? else {
+    let Some(kept) = database.dead_letter(id).await.map_err(function_error)? else {
         return Ok(Replayed::NotFound);
     };
     let key = kept.letter.delivery_key.clone();
     match process(delivery(&kept)?, Some(key), writer).await {
         Ok(outcome) => {
-            database.remove_dead_letter(id).await?;
+            database
+                .remove_dead_letter(id)
+                .await
+                .map_err(function_error)?;
             Ok(match outcome {
                 Outcome::Redelivered => Replayed::AlreadyStored,
                 _ => Replayed::Stored,
             })
         }
         Err(Failure::Never { letter, .. }) => {
-            database.mark_replay_failed(id, &letter.reason).await?;
+            database
+                .mark_replay_failed(id, &letter.reason)
+                .await
+                .map_err(function_error)?;
             Ok(Replayed::FailedAgain {
                 reason: letter.reason,
             })

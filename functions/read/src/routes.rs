@@ -46,7 +46,10 @@ async fn get(path: &str, query: Option<&str>, database: &Database) -> HttpResult
         "/data" => {
             let query = page::PageQuery::parse(query)?;
             // One row past the page says whether a next page exists.
-            let rows = database.users_after(query.after, query.limit + 1).await?;
+            let rows = database
+                .users_after(query.after, query.limit + 1)
+                .await
+                .map_err(shared::function_error)?;
             let mut response =
                 with_type(Response::new(page::body(query, rows)), "application/json");
             response

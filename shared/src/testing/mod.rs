@@ -2,10 +2,8 @@
 //! on an ephemeral port, a function's binary as a process of its own, and a fresh database in
 //! the throwaway cluster of `scripts/test`.
 
-mod database;
 mod process;
-mod server;
 
-pub use database::{plain_client, OwnCluster, TestDatabase, SAMPLE_USERS_SQL};
+pub use functions_framework::testing::{Reply, TestServer};
+pub use pipeline_db::testing::{plain_client, OwnCluster, TestDatabase, SAMPLE_USERS_SQL};
 pub use process::FunctionProcess;
-pub use server::{Reply, TestServer};

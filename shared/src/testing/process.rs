@@ -12,7 +12,7 @@ use http::{Method, Request};
 use http_body_util::Full;
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 
-use crate::db::DbConfig;
+use pipeline_db::DbConfig;
 
 pub struct FunctionProcess {
     child: Child,

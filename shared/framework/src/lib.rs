@@ -5,7 +5,7 @@
 //! A binary registers its functions and hands over:
 //!
 //! ```no_run
-//! use shared::framework::{body::full, Functions};
+//! use functions_framework::{body::full, Functions};
 //!
 //! fn main() -> std::process::ExitCode {
 //!     Functions::new()
@@ -13,6 +13,8 @@
 //!         .run()
 //! }
 //! ```
+
+#![warn(missing_docs)]
 
 pub mod body;
 mod budget;
@@ -22,7 +24,11 @@ mod dispatch;
 pub mod error;
 pub mod event;
 pub mod function;
+pub mod logging;
+pub mod pubsub;
 pub mod server;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::process::ExitCode;
 

@@ -4,10 +4,10 @@
 
 use base64::Engine;
 use cloudevents::{event::Data, AttributesReader, Event};
+use functions_framework::testing::{Reply, TestServer};
+use functions_framework::{pubsub::MessagePublishedData, Function};
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
-use shared::testing::{Reply, TestServer};
-use shared::{framework::Function, pubsub::MessagePublishedData};
 use tokio::sync::mpsc;
 
 const TIME: &str = "2024-05-06T07:08:09.123Z";

@@ -2,15 +2,15 @@
 //! it writes what it received to `function_output.json` in the working directory.
 //!
 //! ```sh
-//! cargo build --release -p shared --example conformance
+//! cargo build --release -p functions-framework --example conformance
 //! FUNCTION_SIGNATURE_TYPE=cloudevent target/release/examples/conformance
 //! ```
 
 use std::process::ExitCode;
 
 use cloudevents::{event::Data, AttributesReader, Event};
+use functions_framework::{body::empty, FunctionError, Functions};
 use http::Response;
-use shared::framework::{body::empty, FunctionError, Functions};
 
 const OUTPUT: &str = "function_output.json";
 

@@ -8,6 +8,8 @@ pub mod error;
 mod group_commit;
 mod migrations;
 mod storable;
+#[cfg(feature = "test-support")]
+pub mod testing;
 mod tls;
 mod users;
 

@@ -2,9 +2,9 @@
 
 use std::{sync::Arc, time::Duration};
 
+use functions_framework::testing::TestServer;
+use functions_framework::{body::full, Function, ServerOptions};
 use http::{Method, Response, StatusCode};
-use shared::framework::{body::full, Function, ServerOptions};
-use shared::testing::TestServer;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,

@@ -2,26 +2,33 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use crate::framework::{serve, Function, ServerOptions};
+use crate::{serve, Function, ServerOptions};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
+/// A function served in-process on an ephemeral port of 127.0.0.1.
 pub struct TestServer {
+    /// Where it listens.
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
 
+/// A response, read whole.
 pub struct Reply {
+    /// Its status.
     pub status: StatusCode,
+    /// Its headers.
     pub headers: HeaderMap,
+    /// Its whole body.
     pub body: Bytes,
 }
 
 impl Reply {
+    /// The body as JSON; panics, showing the body, when it is not.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
@@ -29,10 +36,12 @@ impl Reply {
 }
 
 impl TestServer {
+    /// Serves `function` with the default options.
     pub async fn start(function: Function) -> Self {
         Self::start_with(function, ServerOptions::default()).await
     }
 
+    /// Serves `function` with `options`.
     pub async fn start_with(function: Function, options: ServerOptions) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -47,10 +56,12 @@ impl TestServer {
         }
     }
 
+    /// The URL of `path` on this server.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Sends one request over a fresh client and reads the whole response.
     pub async fn send(
         &self,
         method: Method,
@@ -80,6 +91,7 @@ impl TestServer {
         }
     }
 
+    /// POSTs `body` as `application/json`.
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> Reply {
         self.send(
             Method::POST,
@@ -108,6 +120,7 @@ impl TestServer {
         }
     }
 
+    /// Waits until the server has stopped (after [`TestServer::begin_stop`]).
     pub async fn finished(self) {
         tokio::time::timeout(Duration::from_secs(30), self.task)
             .await

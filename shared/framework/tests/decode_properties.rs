@@ -1,9 +1,9 @@
 //! Whatever arrives, decoding never panics and either yields an event or a 400.
 
+use functions_framework::{event::decode, FunctionError};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
-use shared::framework::{event::decode, FunctionError};
 
 /// Keys the decoders look at, so random JSON often takes the interesting paths.
 const KEYS: &[&str] = &[

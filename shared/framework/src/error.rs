@@ -18,25 +18,40 @@ pub enum FunctionError {
     /// Nothing is served at this path (404).
     NotFound(String),
     /// The method is not served here (405); `allow` lists those that are.
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed {
+        /// The methods that are served, for the `Allow` header.
+        allow: &'static str,
+    },
     /// The body is larger than the configured limit (413).
-    PayloadTooLarge { limit: usize },
+    PayloadTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The body did not arrive within the body-read timeout (408); the connection is closed.
-    RequestTimeout { after: std::time::Duration },
+    RequestTimeout {
+        /// How long the body was waited for.
+        after: std::time::Duration,
+    },
     /// A dependency is down or overloaded: retry later (503 with `Retry-After`).
     /// The reason is logged, never shown.
     Unavailable {
+        /// Why, for the log.
         reason: String,
+        /// What `Retry-After` says.
         retry_after_secs: u32,
     },
     /// The input can never succeed and was recorded elsewhere: acknowledge it (200) so it is not
     /// redelivered. The reason is logged at ERROR and returned.
-    Discarded { reason: String },
+    Discarded {
+        /// What is wrong with the input, for the caller and the log.
+        reason: String,
+    },
     /// A bug or an unexpected failure (500, `X-Google-Status: error`). Logged, never shown.
     Internal(String),
 }
 
 impl FunctionError {
+    /// The status code this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,

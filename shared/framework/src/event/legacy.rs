@@ -5,7 +5,7 @@ use cloudevents::{Event, EventBuilder, EventBuilderV10};
 use serde_json::{Map, Value};
 
 use super::bad;
-use crate::framework::error::FunctionError;
+use crate::error::FunctionError;
 
 /// Legacy event type to CloudEvent type, matched exactly.
 const TYPES: &[(&str, &str)] = &[

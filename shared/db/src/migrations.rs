@@ -6,41 +6,41 @@ use super::error::DbError;
 
 /// (version, name, SQL), in order. Never edit an applied one; add the next.
 const MIGRATIONS: &[(i32, &str, &str)] = &[
-    (1, "users", include_str!("../../migrations/0001_users.sql")),
+    (1, "users", include_str!("../migrations/0001_users.sql")),
     (
         2,
         "delivery_bookkeeping",
-        include_str!("../../migrations/0002_delivery_bookkeeping.sql"),
+        include_str!("../migrations/0002_delivery_bookkeeping.sql"),
     ),
     (
         3,
         "ingest_users_function",
-        include_str!("../../migrations/0003_ingest_users_function.sql"),
+        include_str!("../migrations/0003_ingest_users_function.sql"),
     ),
     (
         4,
         "store_user_messages",
-        include_str!("../../migrations/0004_store_user_messages.sql"),
+        include_str!("../migrations/0004_store_user_messages.sql"),
     ),
     (
         5,
         "batch_write_v2",
-        include_str!("../../migrations/0005_batch_write_v2.sql"),
+        include_str!("../migrations/0005_batch_write_v2.sql"),
     ),
     (
         6,
         "user_id_default",
-        include_str!("../../migrations/0006_user_id_default.sql"),
+        include_str!("../migrations/0006_user_id_default.sql"),
     ),
     (
         7,
         "prune_processed_messages",
-        include_str!("../../migrations/0007_prune_processed_messages.sql"),
+        include_str!("../migrations/0007_prune_processed_messages.sql"),
     ),
     (
         8,
         "dead_letter_operations",
-        include_str!("../../migrations/0008_dead_letter_operations.sql"),
+        include_str!("../migrations/0008_dead_letter_operations.sql"),
     ),
 ];
 

@@ -5,9 +5,9 @@ use std::sync::{
     Arc,
 };
 
+use functions_framework::testing::TestServer;
+use functions_framework::{body::full, Function, FunctionError};
 use http::{Method, Response, StatusCode};
-use shared::framework::{body::full, Function, FunctionError};
-use shared::testing::TestServer;
 
 /// Answers with everything it was given, so a test can see the request arrived unmodified.
 fn echo() -> Function {

@@ -17,18 +17,28 @@ pub const MESSAGE_PUBLISHED: &str = "google.cloud.pubsub.topic.v1.messagePublish
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(from = "WirePublished")]
 pub struct MessagePublishedData {
+    /// The message.
     pub message: PubsubMessage,
+    /// The subscription that delivered it (`projects/P/subscriptions/S`), when given.
     pub subscription: Option<String>,
 }
 
+/// One Pub/Sub message. Field names are read in camelCase (Eventarc, push) and snake_case
+/// (the conformance suite, legacy events) alike.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "WireMessage")]
 pub struct PubsubMessage {
+    /// The data, decoded from base64.
     pub data: Vec<u8>,
+    /// The attributes, possibly none.
     pub attributes: BTreeMap<String, String>,
+    /// The id Pub/Sub gave the message; a redelivery keeps it.
     pub message_id: String,
+    /// When Pub/Sub accepted it; a redelivery keeps it.
     pub publish_time: Option<DateTime<Utc>>,
+    /// The ordering key, for ordered delivery.
     pub ordering_key: Option<String>,
+    /// How many times delivery was attempted, when the subscription has a dead-letter policy.
     pub delivery_attempt: Option<u32>,
 }
 

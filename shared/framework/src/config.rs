@@ -21,6 +21,7 @@ const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What the process is told by its environment, as the Functions Framework contract names it.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `PORT`, default 8080.
@@ -29,9 +30,11 @@ pub struct Config {
     pub target: Option<String>,
     /// `FUNCTION_SIGNATURE_TYPE`: `http` or `cloudevent`.
     pub signature_type: Option<SignatureType>,
+    /// How connections and bodies are treated.
     pub server: ServerOptions,
-    /// `K_SERVICE` and `K_REVISION`, set by Cloud Run.
+    /// `K_SERVICE`, set by Cloud Run: the service's name.
     pub service: Option<String>,
+    /// `K_REVISION`, set by Cloud Run: the revision's name.
     pub revision: Option<String>,
 }
 
@@ -54,9 +57,10 @@ pub struct ServerOptions {
     /// `BODY_READ_TIMEOUT_SECS`, default 30: a request body not fully received by then gets 408
     /// and the connection is closed.
     pub body_read_timeout: Duration,
-    /// `HTTP2_KEEP_ALIVE_INTERVAL_SECS`, default 30, and `HTTP2_KEEP_ALIVE_TIMEOUT_SECS`,
-    /// default 10: an HTTP/2 peer that does not answer a ping in time is disconnected.
+    /// `HTTP2_KEEP_ALIVE_INTERVAL_SECS`, default 30: how often an HTTP/2 connection is pinged.
     pub keep_alive_interval: Duration,
+    /// `HTTP2_KEEP_ALIVE_TIMEOUT_SECS`, default 10: an HTTP/2 peer that does not answer a ping
+    /// within this is disconnected.
     pub keep_alive_timeout: Duration,
 }
 
@@ -76,6 +80,7 @@ impl Default for ServerOptions {
 }
 
 impl Config {
+    /// Reads the process environment.
     pub fn from_env() -> Result<Self, String> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }

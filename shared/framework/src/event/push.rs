@@ -7,7 +7,7 @@ use cloudevents::{Event, EventBuilder, EventBuilderV10};
 use serde_json::{Map, Value};
 
 use super::bad;
-use crate::framework::error::FunctionError;
+use crate::error::FunctionError;
 use crate::pubsub::MESSAGE_PUBLISHED;
 
 pub(super) fn is_push(body: &Map<String, Value>) -> bool {

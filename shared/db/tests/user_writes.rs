@@ -2,10 +2,7 @@
 //! only new messages for new users does not take: a redelivery in the batch, explicit ids
 //! mixed in, and ids a concurrent writer took behind the sequence's back.
 
-use shared::{
-    db::{NewUser, WriteOutcome},
-    testing::TestDatabase,
-};
+use pipeline_db::{testing::TestDatabase, NewUser, WriteOutcome};
 
 fn new_user(key: &str, user_id: Option<i32>, name: &str) -> NewUser {
     NewUser {
@@ -237,7 +234,7 @@ async fn writers_claiming_copies_in_opposite_orders_do_not_deadlock() {
     // an ack deadline), in any order. Each claims its keys in key order, so neither can hold
     // a key the other waits for while waiting for one the other holds.
     let test = TestDatabase::create().await;
-    let other = shared::db::Database::new(test.config.clone()).unwrap();
+    let other = pipeline_db::Database::new(test.config.clone()).unwrap();
     for round in 0..10 {
         let batch: Vec<NewUser> = (0..64)
             .map(|i| new_user(&format!("r{round}-m{i:02}"), None, "Copy"))
@@ -265,7 +262,7 @@ async fn a_row_held_elsewhere_stalls_only_its_own_message() {
         .await
         .unwrap();
     // Another session holds user 5's row and keeps it.
-    let holder = shared::testing::plain_client(&test.config).await;
+    let holder = pipeline_db::testing::plain_client(&test.config).await;
     holder
         .batch_execute("BEGIN; UPDATE users SET name = 'Held' WHERE user_id = 5")
         .await
@@ -307,18 +304,18 @@ async fn a_wait_that_cannot_be_skipped_ends_at_the_lock_timeout() {
     let test = TestDatabase::create().await;
     // Another session is inserting user 77 and has not committed: an insert of the same id
     // must wait for it, with no row to skip.
-    let holder = shared::testing::plain_client(&test.config).await;
+    let holder = pipeline_db::testing::plain_client(&test.config).await;
     holder
         .batch_execute("BEGIN; INSERT INTO users VALUES (77, 'a@example.com', 'Uncommitted')")
         .await
         .unwrap();
-    let quick = shared::db::DbConfig::from_lookup(|name| match name {
+    let quick = pipeline_db::DbConfig::from_lookup(|name| match name {
         "DB_LOCK_TIMEOUT_MS" => Some("200".into()),
         _ => std::env::var(name).ok(),
     })
     .unwrap()
     .with_database(&test.name);
-    let database = shared::db::Database::new(quick).unwrap();
+    let database = pipeline_db::Database::new(quick).unwrap();
 
     let error = tokio::time::timeout(
         std::time::Duration::from_secs(10),
@@ -328,7 +325,7 @@ async fn a_wait_that_cannot_be_skipped_ends_at_the_lock_timeout() {
     .expect("the lock timeout ends the wait")
     .expect_err("the row cannot be written yet");
 
-    assert_eq!(error.kind, shared::db::DbErrorKind::Busy, "{error}");
+    assert_eq!(error.kind, pipeline_db::DbErrorKind::Busy, "{error}");
     assert!(error.is_transient());
     holder.batch_execute("ROLLBACK").await.unwrap();
 }

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full};
 
+/// What a streamed body may fail with: any error, sent between threads.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A response body: a whole buffer or a stream of chunks.

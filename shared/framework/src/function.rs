@@ -9,7 +9,9 @@ use http::{Request, Response};
 
 use super::{body::Body, error::FunctionError};
 
+/// What an HTTP function returns: a response, or an error the framework answers for it.
 pub type HttpResult = Result<Response<Body>, FunctionError>;
+/// What a CloudEvent function returns: `Ok` is answered 200, an error by its status.
 pub type EventResult = Result<(), FunctionError>;
 
 type HttpHandler = dyn Fn(Request<Bytes>) -> BoxFuture<'static, HttpResult> + Send + Sync;
@@ -32,6 +34,7 @@ pub struct HttpFunction {
 }
 
 impl Function {
+    /// An HTTP function: `handler` gets each request with its whole body.
     pub fn http<F, Fut>(handler: F) -> Self
     where
         F: Fn(Request<Bytes>) -> Fut + Send + Sync + 'static,
@@ -56,6 +59,8 @@ impl Function {
         }
     }
 
+    /// A CloudEvent function: `handler` gets each delivery as a CloudEvent, whether it came in
+    /// binary or structured mode, as a legacy event, or as a raw Pub/Sub push body.
     pub fn cloudevent<F, Fut>(handler: F) -> Self
     where
         F: Fn(Event) -> Fut + Send + Sync + 'static,
@@ -64,6 +69,7 @@ impl Function {
         Self::CloudEvent(Arc::new(move |event| Box::pin(handler(event))))
     }
 
+    /// Which kind of function this is.
     pub fn signature_type(&self) -> SignatureType {
         match self {
             Self::Http(_) => SignatureType::Http,
@@ -75,7 +81,9 @@ impl Function {
 /// `FUNCTION_SIGNATURE_TYPE`: how requests reach the function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureType {
+    /// `http`: plain HTTP requests.
     Http,
+    /// `cloudevent`: CloudEvents, however they arrive.
     CloudEvent,
 }
 
@@ -109,15 +117,18 @@ pub struct Functions {
 }
 
 impl Functions {
+    /// No functions yet.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Adds `function` under `name`, the value `FUNCTION_TARGET` selects it by.
     pub fn register(mut self, name: &str, function: Function) -> Self {
         self.entries.push((name.to_owned(), function));
         self
     }
 
+    /// Adds an HTTP function under `name`; see [`Function::http`].
     pub fn http<F, Fut>(self, name: &str, handler: F) -> Self
     where
         F: Fn(Request<Bytes>) -> Fut + Send + Sync + 'static,
@@ -126,6 +137,7 @@ impl Functions {
         self.register(name, Function::http(handler))
     }
 
+    /// Adds a CloudEvent function under `name`; see [`Function::cloudevent`].
     pub fn cloudevent<F, Fut>(self, name: &str, handler: F) -> Self
     where
         F: Fn(Event) -> Fut + Send + Sync + 'static,

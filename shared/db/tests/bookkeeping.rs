@@ -3,10 +3,7 @@
 
 use std::time::Duration;
 
-use shared::{
-    db::{NewUser, Pruned, WriteOutcome},
-    testing::TestDatabase,
-};
+use pipeline_db::{testing::TestDatabase, NewUser, Pruned, WriteOutcome};
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 

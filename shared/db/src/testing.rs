@@ -3,10 +3,10 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::db::{Database, DbConfig};
+use crate::{Database, DbConfig};
 
 /// The original system's six sample users.
-pub const SAMPLE_USERS_SQL: &str = include_str!("../../sql/sample_users.sql");
+pub const SAMPLE_USERS_SQL: &str = include_str!("../sql/sample_users.sql");
 
 /// A connection outside any pool, over the Unix socket (no TLS), to set up or inspect.
 pub async fn plain_client(config: &DbConfig) -> tokio_postgres::Client {
@@ -154,7 +154,7 @@ impl OwnCluster {
     }
 
     async fn script(command: &'static str, dir: std::path::PathBuf, options: String) -> String {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/pg-cluster");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg-cluster");
         tokio::task::spawn_blocking(move || {
             let output = std::process::Command::new(script)
                 .arg(command)
@@ -176,7 +176,7 @@ impl OwnCluster {
 
 impl Drop for OwnCluster {
     fn drop(&mut self) {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/pg-cluster");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg-cluster");
         let _ = std::process::Command::new(script)
             .arg("stop")
             .arg(&self.dir)

@@ -3,9 +3,9 @@
 
 use std::{path::Path, process::Command};
 
-use shared::{
-    db::{Database, DbConfig},
+use pipeline_db::{
     testing::{OwnCluster, TestDatabase},
+    Database, DbConfig,
 };
 
 #[tokio::test]
@@ -110,7 +110,7 @@ async fn a_sequence_an_explicit_id_used_up_is_repaired_by_the_migration() {
         .expect("the new migrations apply");
     let stored = test
         .database
-        .write_users(&[shared::db::NewUser {
+        .write_users(&[pipeline_db::NewUser {
             delivery_key: "after".into(),
             user_id: None,
             email: "new@example.com".into(),
@@ -121,7 +121,7 @@ async fn a_sequence_an_explicit_id_used_up_is_repaired_by_the_migration() {
     // The first free id: 1 is taken, 2 is not.
     assert_eq!(
         stored,
-        vec![shared::db::WriteOutcome::Stored { user_id: 2 }]
+        vec![pipeline_db::WriteOutcome::Stored { user_id: 2 }]
     );
 }
 
@@ -138,7 +138,7 @@ const ORIGINAL_SEED: &str = "INSERT INTO users (email, name) VALUES
 async fn generated_id(test: &TestDatabase, key: &str) -> i32 {
     let outcome = test
         .database
-        .write_users(&[shared::db::NewUser {
+        .write_users(&[pipeline_db::NewUser {
             delivery_key: key.into(),
             user_id: None,
             email: "g@example.com".into(),
@@ -147,7 +147,7 @@ async fn generated_id(test: &TestDatabase, key: &str) -> i32 {
         .await
         .unwrap();
     match outcome[0] {
-        shared::db::WriteOutcome::Stored { user_id } => user_id,
+        pipeline_db::WriteOutcome::Stored { user_id } => user_id,
         other => panic!("not stored: {other:?}"),
     }
 }
