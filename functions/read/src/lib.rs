@@ -34,12 +34,15 @@ impl Settings {
     }
 }
 
+/// The function, reading through `database`.
 pub fn function(database: Database, settings: Settings) -> Function {
     let settings = Arc::new(settings);
+    let cors = settings.cors.clone();
     Function::http(move |request| {
         let (database, settings) = (database.clone(), settings.clone());
         async move { routes::route(request, &database, &settings).await }
     })
     // Only GET and HEAD are served: a body sent anyway is never read or held.
     .without_request_bodies()
+    .on_every_response(move |request, response| cors.apply(request, response))
 }

@@ -1,4 +1,4 @@
-//! Which path does what, and the response headers every answer carries.
+//! Which path does what.
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -14,26 +14,25 @@ use crate::{page, Settings, OPENAPI};
 
 const ALLOW: &str = "GET, HEAD";
 
+/// Every path this API serves; anything else is a 404 that lists them.
+const PATHS: [&str; 3] = ["/", "/data", "/openapi.yaml"];
+
+/// Answers one request; the CORS headers are added to every answer, errors included, by the
+/// function's response hook (see `crate::function`).
 pub(crate) async fn route(
     request: Request<Bytes>,
     database: &Database,
     settings: &Settings,
 ) -> HttpResult {
-    let cors = &settings.cors;
-    let mut response = match (request.method(), request.uri().path()) {
-        (&Method::OPTIONS, "/" | "/data" | "/openapi.yaml") if cors.is_on() => preflight(),
-        (&Method::GET | &Method::HEAD, path) => get(path, request.uri().query(), database).await,
-        (_, "/" | "/data" | "/openapi.yaml") => {
-            Err(FunctionError::MethodNotAllowed { allow: ALLOW })
-        }
-        _ => Err(not_found()),
+    let path = request.uri().path();
+    if !PATHS.contains(&path) {
+        return Err(not_found());
     }
-    .unwrap_or_else(|error| {
-        error.log();
-        error.into_response()
-    });
-    cors.apply(request.headers(), response.headers_mut());
-    Ok(response)
+    match request.method() {
+        &Method::GET | &Method::HEAD => get(path, request.uri().query(), database).await,
+        &Method::OPTIONS if settings.cors.is_on() => preflight(),
+        _ => Err(FunctionError::MethodNotAllowed { allow: ALLOW }),
+    }
 }
 
 async fn get(path: &str, query: Option<&str>, database: &Database) -> HttpResult {
@@ -68,7 +67,7 @@ fn preflight() -> HttpResult {
 }
 
 fn not_found() -> FunctionError {
-    FunctionError::NotFound("not found; this API serves /, /data and /openapi.yaml".into())
+    FunctionError::NotFound(format!("not found; this API serves {}", PATHS.join(", ")))
 }
 
 fn with_type<B>(mut response: Response<B>, content_type: &'static str) -> Response<B> {

@@ -208,6 +208,26 @@ async fn cors_allows_only_the_configured_origins() {
         preflight.headers["access-control-allow-origin"],
         "https://app.example"
     );
+    // Errors carry them too, so a browser can read why a request failed.
+    for (method, path, status) in [
+        (Method::GET, "/nope", StatusCode::NOT_FOUND),
+        (Method::DELETE, "/data", StatusCode::METHOD_NOT_ALLOWED),
+        (Method::GET, "/data?limit=0", StatusCode::BAD_REQUEST),
+    ] {
+        let reply = server
+            .send(method, path, &[("origin", "https://app.example")], "")
+            .await;
+        assert_eq!(reply.status, status, "{path}");
+        assert_eq!(
+            reply.headers["access-control-allow-origin"], "https://app.example",
+            "{path}"
+        );
+    }
+    let lost = server.send(Method::GET, "/nope", &[], "").await;
+    assert_eq!(
+        lost.json()["error"],
+        "not found; this API serves /, /data, /openapi.yaml"
+    );
     server.stop().await;
 }
 

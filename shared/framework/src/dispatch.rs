@@ -5,15 +5,15 @@ use std::{panic::AssertUnwindSafe, sync::Arc};
 
 use bytes::Bytes;
 use futures_util::FutureExt;
-use http::{header, request::Parts, HeaderValue, Method, Request, Response, StatusCode};
+use http::{header, request::Parts, Method, Request, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
 use super::{
-    body::{empty, full, Body, BoxError},
+    body::{empty, Body, BoxError},
     budget::{BodyBudget, Reservation},
     config::ServerOptions,
-    error::{FunctionError, GOOGLE_STATUS},
+    error::{crash_response, FunctionError},
     event,
     function::Function,
 };
@@ -27,8 +27,11 @@ pub(crate) async fn respond(
     budget: BodyBudget,
 ) -> Response<Body> {
     let trace = logging::request_trace(request.headers());
+    // What the function adds to every response needs the request's headers afterwards.
+    let hook = function.response_hook();
+    let request_headers = hook.as_ref().map(|_| request.headers().clone());
     logging::in_trace(trace, async move {
-        match AssertUnwindSafe(handle(request, function, &options, &budget))
+        let mut response = match AssertUnwindSafe(handle(request, function, &options, &budget))
             .catch_unwind()
             .await
         {
@@ -39,7 +42,11 @@ pub(crate) async fn respond(
             }
             // The panic hook has logged it; the process keeps serving.
             Err(_) => crash_response(),
+        };
+        if let (Some(hook), Some(request_headers)) = (hook, request_headers) {
+            hook(&request_headers, response.headers_mut());
         }
+        response
     })
     .await
 }
@@ -136,16 +143,4 @@ async fn collect(
             }
         })?;
     Ok((parts, buffer, reservation))
-}
-
-fn crash_response() -> Response<Body> {
-    let mut response = Response::new(full(r#"{"error":"internal error"}"#));
-    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(GOOGLE_STATUS, HeaderValue::from_static("crash"));
-    response
 }

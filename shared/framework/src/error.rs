@@ -106,20 +106,14 @@ impl FunctionError {
 
     /// The response the platform sees: a short JSON body and the headers the status calls for.
     pub fn into_response(self) -> Response<Body> {
-        let status = self.status();
         let body = match &self {
             Self::Discarded { reason } => {
                 serde_json::json!({ "status": "discarded", "reason": reason })
             }
             other => serde_json::json!({ "error": other.public_message() }),
         };
-        let mut response = Response::new(full(Bytes::from(body.to_string())));
-        *response.status_mut() = status;
+        let mut response = json_response(self.status(), &body);
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
         match &self {
             Self::MethodNotAllowed { allow } => {
                 headers.insert(header::ALLOW, HeaderValue::from_static(allow));
@@ -142,8 +136,29 @@ impl FunctionError {
     }
 }
 
+/// The answer to a handler that panicked: a 500 like [`FunctionError::Internal`]'s, marked
+/// `crash` instead of `error`, as the official frameworks mark it.
+pub(crate) fn crash_response() -> Response<Body> {
+    let mut response = FunctionError::Internal(String::new()).into_response();
+    response
+        .headers_mut()
+        .insert(GOOGLE_STATUS, HeaderValue::from_static("crash"));
+    response
+}
+
+/// Every error response is this: `status` and a small JSON body.
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(full(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 /// The header the Functions Framework uses to tell the platform a function failed or crashed.
-pub(crate) const GOOGLE_STATUS: &str = "x-google-status";
+const GOOGLE_STATUS: &str = "x-google-status";
 
 impl fmt::Display for FunctionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -5,7 +5,7 @@ use std::{fmt, future::Future, str::FromStr, sync::Arc};
 use bytes::Bytes;
 use cloudevents::Event;
 use futures_util::future::BoxFuture;
-use http::{Request, Response};
+use http::{HeaderMap, Request, Response};
 
 use super::{body::Body, error::FunctionError};
 
@@ -15,6 +15,8 @@ pub type HttpResult = Result<Response<Body>, FunctionError>;
 pub type EventResult = Result<(), FunctionError>;
 
 type HttpHandler = dyn Fn(Request<Bytes>) -> BoxFuture<'static, HttpResult> + Send + Sync;
+/// Adds to a response's headers, given the request's: see [`Function::on_every_response`].
+pub(crate) type ResponseHook = dyn Fn(&HeaderMap, &mut HeaderMap) + Send + Sync;
 type EventHandler = dyn Fn(Event) -> BoxFuture<'static, EventResult> + Send + Sync;
 
 /// A function the framework can serve. Cheap to clone.
@@ -26,11 +28,12 @@ pub enum Function {
     CloudEvent(Arc<EventHandler>),
 }
 
-/// An HTTP function, and whether it reads request bodies.
+/// An HTTP function, whether it reads request bodies, and what it adds to every response.
 #[derive(Clone)]
 pub struct HttpFunction {
     pub(crate) handler: Arc<HttpHandler>,
     pub(crate) reads_body: bool,
+    pub(crate) on_response: Option<Arc<ResponseHook>>,
 }
 
 impl Function {
@@ -43,7 +46,31 @@ impl Function {
         Self::Http(HttpFunction {
             handler: Arc::new(move |request| Box::pin(handler(request))),
             reads_body: true,
+            on_response: None,
         })
+    }
+
+    /// For an HTTP function, headers to add to every response it gives, the framework's own
+    /// included (errors, 404s, a crash): `hook` gets the request's headers and the response's.
+    /// CORS is the usual case. No effect on a CloudEvent function.
+    pub fn on_every_response(
+        self,
+        hook: impl Fn(&HeaderMap, &mut HeaderMap) + Send + Sync + 'static,
+    ) -> Self {
+        match self {
+            Self::Http(function) => Self::Http(HttpFunction {
+                on_response: Some(Arc::new(hook)),
+                ..function
+            }),
+            other => other,
+        }
+    }
+
+    pub(crate) fn response_hook(&self) -> Option<Arc<ResponseHook>> {
+        match self {
+            Self::Http(function) => function.on_response.clone(),
+            Self::CloudEvent(_) => None,
+        }
     }
 
     /// For an HTTP function that never looks at request bodies (a read-only API): they are

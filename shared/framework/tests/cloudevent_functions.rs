@@ -474,3 +474,56 @@ async fn a_repeated_attribute_header_is_refused_not_last_wins() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn binary_mode_attribute_values_are_percent_decoded() {
+    let (server, mut received) = recorder().await;
+    let reply = server
+        .send(
+            Method::POST,
+            "/",
+            &[
+                ("ce-specversion", "1.0"),
+                ("ce-id", "id%201"),
+                ("ce-source", "//example/caf%C3%A9"),
+                ("ce-type", "com.example.%22quoted%22"),
+                ("ce-subject", "50%25%20off"),
+                ("ce-ext", "caf%C3%A9%2050%25"),
+                ("ce-plain", "no escapes here"),
+                ("content-type", "text/plain"),
+            ],
+            "hello",
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let event = received.recv().await.unwrap();
+    assert_eq!(event.id(), "id 1");
+    assert_eq!(event.source(), "//example/café");
+    assert_eq!(event.ty(), "com.example.\"quoted\"");
+    assert_eq!(event.subject(), Some("50% off"));
+    assert_eq!(
+        event.extension("ext").map(|v| v.to_string()).as_deref(),
+        Some("café 50%")
+    );
+    assert_eq!(
+        event.extension("plain").map(|v| v.to_string()).as_deref(),
+        Some("no escapes here")
+    );
+
+    let reply = server
+        .send(
+            Method::POST,
+            "/",
+            &[
+                ("ce-specversion", "1.0"),
+                ("ce-id", "1"),
+                ("ce-source", "//example"),
+                ("ce-type", "t"),
+                ("ce-ext", "%FF%FE"),
+            ],
+            "",
+        )
+        .await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "header ce-ext");
+    server.stop().await;
+}

@@ -164,3 +164,39 @@ async fn a_panic_gives_500_crash_and_the_server_keeps_serving() {
     assert_eq!(after.body, "fine");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_response_hook_marks_every_answer_errors_and_crashes_included() {
+    let function = Function::http(|request| async move {
+        match request.uri().path() {
+            "/ok" => Ok(Response::new(full("fine"))),
+            "/gone" => Err(FunctionError::NotFound("no such thing".into())),
+            _ => panic!("a bug"),
+        }
+    })
+    .on_every_response(|request, response| {
+        let origin = request.get("origin").cloned();
+        if let Some(origin) = origin {
+            response.insert("access-control-allow-origin", origin);
+        }
+    });
+    let server = TestServer::start(function).await;
+    let origin = [("origin", "https://app.example")];
+    for (path, status) in [
+        ("/ok", StatusCode::OK),
+        ("/gone", StatusCode::NOT_FOUND),
+        ("/panics", StatusCode::INTERNAL_SERVER_ERROR),
+        ("/favicon.ico", StatusCode::NOT_FOUND),
+    ] {
+        let reply = server.send(Method::GET, path, &origin, "").await;
+        assert_eq!(reply.status, status, "{path}");
+        assert_eq!(
+            reply.headers["access-control-allow-origin"], "https://app.example",
+            "{path}"
+        );
+    }
+    let crash = server.send(Method::GET, "/panics", &origin, "").await;
+    assert_eq!(crash.headers["x-google-status"], "crash");
+    assert_eq!(crash.json(), serde_json::json!({"error": "internal error"}));
+    server.stop().await;
+}

@@ -4,6 +4,7 @@
 
 mod json_budget;
 mod legacy;
+mod percent;
 mod push;
 
 use cloudevents::{binding::http::to_event, Event};
@@ -40,7 +41,9 @@ pub fn decode(headers: &HeaderMap, path: &str, body: Vec<u8>) -> Result<Event, F
         if content_type.is_empty() || content_type.contains("json") {
             within_json_budget(&body)?;
         }
-        return sdk_decode(headers, body, "binary-mode CloudEvent");
+        let event = sdk_decode(headers, body, "binary-mode CloudEvent")?;
+        return percent::decode_attributes(headers, event)
+            .map_err(|e| bad(format!("invalid binary-mode CloudEvent: {e}")));
     }
     within_json_budget(&body)?;
     let object = parse_object(&body)?;
