@@ -14,12 +14,12 @@ const RETRY_AFTER_SECS: u32 = 2;
 
 /// What a function answers when the database failed with `error`.
 pub fn function_error(error: DbError) -> FunctionError {
-    if error.is_transient() || error.kind == DbErrorKind::Config {
+    if error.is_transient() || *error.kind() == DbErrorKind::Config {
         FunctionError::Unavailable {
-            reason: error.message,
+            reason: error.into_message(),
             retry_after_secs: RETRY_AFTER_SECS,
         }
     } else {
-        FunctionError::Internal(error.message)
+        FunctionError::Internal(error.into_message())
     }
 }

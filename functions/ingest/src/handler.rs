@@ -62,7 +62,7 @@ pub(crate) async fn process(
     let key = kept_key.unwrap_or_else(|| delivery_key(&message.message_id, message.publish_time));
     let user = match parse_user(&message.data) {
         Ok(user) => user,
-        Err(reason) => return Err(never(kept(key, message, reason))),
+        Err(invalid) => return Err(never(kept(key, message, invalid.to_string()))),
     };
     let new_user = NewUser {
         delivery_key: key.clone(),
@@ -84,7 +84,7 @@ pub(crate) async fn process(
             "message {key}: user {user_id} is held by another database session; asking for a redelivery"
         ))
         .into()),
-        Err(e) if e.kind == DbErrorKind::Rejected => {
+        Err(e) if *e.kind() == DbErrorKind::Rejected => {
             // The details (constraint, SQLSTATE) are for the operator: the log and the dead
             // letter keep them; the reply only says what happened.
             log::error!("message {key}: the database refused the row: {e}");

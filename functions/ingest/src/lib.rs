@@ -23,7 +23,7 @@ use shared::{
 };
 
 use housekeeping::Housekeeping;
-pub use message::{parse_user, UserMessage};
+pub use message::{parse_user, InvalidUser, UserMessage};
 pub use replay::{replay, Replayed};
 pub use settings::Settings;
 use tally::{Outcome, Tally};

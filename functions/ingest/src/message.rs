@@ -1,29 +1,87 @@
 //! The user a message carries: UTF-8 JSON `{"email": ..., "name": ..., "user_id": 7}`, with
 //! `user_id` optional and unknown fields ignored, checked against the rules below.
 
+use std::fmt;
+
 use serde_json::Value;
 
 const MAX_CHARS: usize = 255;
 
+/// A valid user, as a message carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserMessage {
+    /// `None`: a new user, who gets a generated id.
     pub user_id: Option<i32>,
     pub email: String,
+    /// Trimmed.
     pub name: String,
 }
 
+/// Why message data is not a valid user; its text is the reason kept with the dead letter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvalidUser {
+    NotUtf8(std::str::Utf8Error),
+    /// What the JSON parser said.
+    NotJson(String),
+    NotAnObject,
+    Missing(&'static str),
+    NotAString(&'static str),
+    /// `user_id` is not a positive 32-bit integer; the number when it was one.
+    BadUserId(Option<String>),
+    EmailTooLong,
+    EmailHasHiddenCharacters,
+    /// Not exactly one `@` with text on both sides.
+    EmailShape(String),
+    NameEmpty,
+    NameTooLong,
+    NameHasDisruptiveCharacters,
+    NameInvisible,
+}
+
+impl fmt::Display for InvalidUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotUtf8(e) => write!(f, "message data is not UTF-8: {e}"),
+            Self::NotJson(e) => write!(f, "message data is not JSON: {e}"),
+            Self::NotAnObject => f.write_str("message data must be a JSON object"),
+            Self::Missing(field) => write!(f, "{field} is missing"),
+            Self::NotAString(field) => write!(f, "{field} must be a string"),
+            Self::BadUserId(Some(n)) => {
+                write!(f, "user_id must be a positive 32-bit integer, not {n}")
+            }
+            Self::BadUserId(None) => f.write_str("user_id must be a positive 32-bit integer"),
+            Self::EmailTooLong => write!(f, "email is longer than {MAX_CHARS} characters"),
+            Self::EmailHasHiddenCharacters => {
+                f.write_str("email must not contain whitespace, control or invisible characters")
+            }
+            Self::EmailShape(email) => write!(
+                f,
+                "email {email:?} must have exactly one @ with text on both sides"
+            ),
+            Self::NameEmpty => f.write_str("name is empty"),
+            Self::NameTooLong => write!(f, "name is longer than {MAX_CHARS} characters"),
+            Self::NameHasDisruptiveCharacters => f.write_str(
+                "name must not contain control characters, line separators or direction overrides",
+            ),
+            Self::NameInvisible => f.write_str("name has no visible character"),
+        }
+    }
+}
+
+impl std::error::Error for InvalidUser {}
+
 /// Parses and validates message data; the error says exactly what is wrong.
-pub fn parse_user(data: &[u8]) -> Result<UserMessage, String> {
-    let text = std::str::from_utf8(data).map_err(|e| format!("message data is not UTF-8: {e}"))?;
+pub fn parse_user(data: &[u8]) -> Result<UserMessage, InvalidUser> {
+    let text = std::str::from_utf8(data).map_err(InvalidUser::NotUtf8)?;
     let value: Value =
-        serde_json::from_str(text).map_err(|e| format!("message data is not JSON: {e}"))?;
+        serde_json::from_str(text).map_err(|e| InvalidUser::NotJson(e.to_string()))?;
     let Value::Object(fields) = value else {
-        return Err("message data must be a JSON object".into());
+        return Err(InvalidUser::NotAnObject);
     };
-    let text_field = |name: &str| match fields.get(name) {
-        None | Some(Value::Null) => Err(format!("{name} is missing")),
+    let text_field = |name: &'static str| match fields.get(name) {
+        None | Some(Value::Null) => Err(InvalidUser::Missing(name)),
         Some(Value::String(s)) => Ok(s.as_str()),
-        Some(_) => Err(format!("{name} must be a string")),
+        Some(_) => Err(InvalidUser::NotAString(name)),
     };
     Ok(UserMessage {
         user_id: user_id(fields.get("user_id"))?,
@@ -32,7 +90,7 @@ pub fn parse_user(data: &[u8]) -> Result<UserMessage, String> {
     })
 }
 
-fn user_id(value: Option<&Value>) -> Result<Option<i32>, String> {
+fn user_id(value: Option<&Value>) -> Result<Option<i32>, InvalidUser> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
@@ -40,8 +98,8 @@ fn user_id(value: Option<&Value>) -> Result<Option<i32>, String> {
             .and_then(|n| i32::try_from(n).ok())
             .filter(|n| *n > 0)
             .map(Some)
-            .ok_or_else(|| format!("user_id must be a positive 32-bit integer, not {n}")),
-        Some(_) => Err("user_id must be a positive 32-bit integer".into()),
+            .ok_or_else(|| InvalidUser::BadUserId(Some(n.to_string()))),
+        Some(_) => Err(InvalidUser::BadUserId(None)),
     }
 }
 
@@ -63,15 +121,15 @@ fn is_disruptive(c: char) -> bool {
         || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-fn email(email: &str) -> Result<String, String> {
+fn email(email: &str) -> Result<String, InvalidUser> {
     if email.chars().count() > MAX_CHARS {
-        return Err(format!("email is longer than {MAX_CHARS} characters"));
+        return Err(InvalidUser::EmailTooLong);
     }
     if email
         .chars()
         .any(|c| c.is_whitespace() || is_disruptive(c) || is_invisible(c))
     {
-        return Err("email must not contain whitespace, control or invisible characters".into());
+        return Err(InvalidUser::EmailHasHiddenCharacters);
     }
     match email.split_once('@') {
         Some((local, domain))
@@ -79,31 +137,26 @@ fn email(email: &str) -> Result<String, String> {
         {
             Ok(email.to_owned())
         }
-        _ => Err(format!(
-            "email {email:?} must have exactly one @ with text on both sides"
-        )),
+        _ => Err(InvalidUser::EmailShape(email.to_owned())),
     }
 }
 
-fn name(name: &str) -> Result<String, String> {
+fn name(name: &str) -> Result<String, InvalidUser> {
     let trimmed = name.trim();
     if trimmed.is_empty() {
-        return Err("name is empty".into());
+        return Err(InvalidUser::NameEmpty);
     }
     if trimmed.chars().count() > MAX_CHARS {
-        return Err(format!("name is longer than {MAX_CHARS} characters"));
+        return Err(InvalidUser::NameTooLong);
     }
     if trimmed.chars().any(is_disruptive) {
-        return Err(
-            "name must not contain control characters, line separators or direction overrides"
-                .into(),
-        );
+        return Err(InvalidUser::NameHasDisruptiveCharacters);
     }
     if trimmed
         .chars()
         .all(|c| c.is_whitespace() || is_invisible(c))
     {
-        return Err("name has no visible character".into());
+        return Err(InvalidUser::NameInvisible);
     }
     Ok(trimmed.to_owned())
 }
@@ -112,7 +165,7 @@ fn name(name: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
-    fn user(json: &str) -> Result<UserMessage, String> {
+    fn user(json: &str) -> Result<UserMessage, InvalidUser> {
         parse_user(json.as_bytes())
     }
 
@@ -170,6 +223,24 @@ mod tests {
             "n".repeat(255)
         );
         assert!(user(&longest).is_ok());
+    }
+
+    #[test]
+    fn each_rule_has_its_own_error() {
+        assert_eq!(parse_user(b"[1]"), Err(InvalidUser::NotAnObject));
+        assert_eq!(user(r#"{"name": "n"}"#), Err(InvalidUser::Missing("email")));
+        assert_eq!(
+            user(r#"{"email": "a@b", "name": 1}"#),
+            Err(InvalidUser::NotAString("name"))
+        );
+        assert_eq!(
+            user(r#"{"email": "a@b", "name": "n", "user_id": 0}"#),
+            Err(InvalidUser::BadUserId(Some("0".into())))
+        );
+        assert_eq!(
+            user(r#"{"email": "a@b", "name": "\u200b"}"#),
+            Err(InvalidUser::NameInvisible)
+        );
     }
 
     #[test]
@@ -237,7 +308,9 @@ mod tests {
             ),
         ];
         for (data, expected) in cases {
-            let error = parse_user(data).expect_err(&String::from_utf8_lossy(data));
+            let error = parse_user(data)
+                .expect_err(&String::from_utf8_lossy(data))
+                .to_string();
             assert!(
                 error.contains(expected),
                 "{:?}: {error:?} lacks {expected:?}",

@@ -703,14 +703,18 @@ async fn wrong_database_settings_keep_messages_waiting_with_503() {
     .with_database(&db.name);
     let database = Database::new(wrong).unwrap();
     let error = database.check().await.expect_err("the role does not exist");
-    assert_eq!(error.kind, shared::db::DbErrorKind::Config);
-    assert!(error.message.contains("check PGUSER"), "{}", error.message);
+    assert_eq!(*error.kind(), shared::db::DbErrorKind::Config);
+    assert!(
+        error.message().contains("check PGUSER"),
+        "{}",
+        error.message()
+    );
     let socket = format!(
         "cannot connect to the database at {}/.s.PGSQL.{}",
         std::env::var("PGHOST").unwrap(),
         std::env::var("PGPORT").unwrap()
     );
-    assert!(error.message.starts_with(&socket), "{}", error.message);
+    assert!(error.message().starts_with(&socket), "{}", error.message());
 
     // Not a bug (500) and not the message's fault (dead letter): it waits in Pub/Sub.
     let server = start(&database).await;

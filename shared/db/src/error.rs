@@ -22,13 +22,39 @@ pub enum DbErrorKind {
     Internal,
 }
 
+/// A database failure: what kind (so what to do about it), and what happened. Built only by
+/// its constructors, so every message says where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DbError {
-    pub kind: DbErrorKind,
-    pub message: String,
+    kind: DbErrorKind,
+    message: String,
 }
 
 impl DbError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> &DbErrorKind {
+        &self.kind
+    }
+
+    /// What happened, for a log line; never a password.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The message, for an error of another layer.
+    pub fn into_message(self) -> String {
+        self.message
+    }
+
+    /// A bug or an unexpected state.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self {
+            kind: DbErrorKind::Internal,
+            message: message.into(),
+        }
+    }
+
+    /// Wrong settings.
     pub fn config(message: impl Into<String>) -> Self {
         Self {
             kind: DbErrorKind::Config,

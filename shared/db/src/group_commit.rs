@@ -68,10 +68,7 @@ impl UserWriter {
             sender
         });
         let (reply, outcome) = oneshot::channel();
-        let stopped = || DbError {
-            kind: DbErrorKind::Internal,
-            message: "the database writer stopped".into(),
-        };
+        let stopped = || DbError::internal("the database writer stopped");
         queue.send((user, reply)).await.map_err(|_| stopped())?;
         outcome.await.map_err(|_| stopped())?
     }
@@ -120,7 +117,7 @@ async fn write_batch(database: &Database, jobs: Vec<(NewUser, Reply)>) {
     let results: Vec<Result<WriteOutcome, DbError>> = match database.write_users(&users).await {
         Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
         Err(error)
-            if (error.is_transient() && error.kind != DbErrorKind::Busy) || users.len() == 1 =>
+            if (error.is_transient() && *error.kind() != DbErrorKind::Busy) || users.len() == 1 =>
         {
             users.iter().map(|_| Err(error.clone())).collect()
         }

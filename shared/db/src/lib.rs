@@ -112,7 +112,7 @@ impl Database {
                     pause = (pause * 2).min(Duration::from_millis(500));
                 }
                 Err(e) => {
-                    if e.kind == DbErrorKind::Config
+                    if *e.kind() == DbErrorKind::Config
                         && !self
                             .inner
                             .config_error_reported

@@ -2,11 +2,7 @@
 
 use futures_util::{Stream, StreamExt, TryStreamExt};
 
-use super::{
-    error::{DbError, DbErrorKind},
-    storable::DeliveryKey,
-    Database,
-};
+use super::{error::DbError, storable::DeliveryKey, Database};
 
 /// A validated user carried by one Pub/Sub message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,14 +60,11 @@ impl Database {
         // row is held elsewhere.
         let stored: Vec<Option<i32>> = row.try_get(0).map_err(fail)?;
         if stored.len() != users.len() {
-            return Err(DbError {
-                kind: DbErrorKind::Internal,
-                message: format!(
-                    "write_user_messages answered {} results for {} messages",
-                    stored.len(),
-                    users.len()
-                ),
-            });
+            return Err(DbError::internal(format!(
+                "write_user_messages answered {} results for {} messages",
+                stored.len(),
+                users.len()
+            )));
         }
         Ok(stored
             .into_iter()

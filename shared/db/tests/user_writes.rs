@@ -217,9 +217,9 @@ async fn no_generated_id_left_is_transient_not_a_rejection() {
 
     assert!(error.is_transient(), "{error:?}");
     assert!(
-        error.message.contains("no generated user id is left"),
+        error.message().contains("no generated user id is left"),
         "{}",
-        error.message
+        error.message()
     );
     // Nothing was claimed: the redelivery will be written once ids are freed.
     assert_eq!(
@@ -325,7 +325,7 @@ async fn a_wait_that_cannot_be_skipped_ends_at_the_lock_timeout() {
     .expect("the lock timeout ends the wait")
     .expect_err("the row cannot be written yet");
 
-    assert_eq!(error.kind, pipeline_db::DbErrorKind::Busy, "{error}");
+    assert_eq!(*error.kind(), pipeline_db::DbErrorKind::Busy, "{error}");
     assert!(error.is_transient());
     holder.batch_execute("ROLLBACK").await.unwrap();
 }

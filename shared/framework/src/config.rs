@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::function::SignatureType;
+use super::{config_error::ConfigError, function::SignatureType};
 
 /// Cloud Run sends SIGTERM and kills the instance 10 s later; leave room to exit cleanly.
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
@@ -81,35 +81,36 @@ impl Default for ServerOptions {
 
 impl Config {
     /// Reads the process environment.
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// Reads the settings through `lookup`, so tests need not touch the process environment.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let set = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let number = |name: &str| -> Result<Option<u64>, String> {
-            set(name)
-                .map(|v| {
-                    v.trim()
+        let number = |variable: &'static str| -> Result<Option<u64>, ConfigError> {
+            set(variable)
+                .map(|value| {
+                    value
+                        .trim()
                         .parse::<u64>()
-                        .map_err(|_| format!("{name} must be a whole number, not {v:?}"))
+                        .map_err(|_| ConfigError::NotANumber { variable, value })
                 })
                 .transpose()
         };
-        let seconds = |name: &str, default: Duration| -> Result<Duration, String> {
+        let seconds = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
             Ok(number(name)?.map_or(default, Duration::from_secs))
         };
-        let bytes = |name: &str, default: usize| -> Result<usize, String> {
+        let bytes = |name: &'static str, default: usize| -> Result<usize, ConfigError> {
             Ok(number(name)?.map_or(default, |n| n as usize))
         };
         let defaults = ServerOptions::default();
         let port = match set("PORT") {
             None => 8080,
-            Some(v) => v
+            Some(value) => value
                 .trim()
                 .parse()
-                .map_err(|_| format!("PORT must be a port number (0-65535), not {v:?}"))?,
+                .map_err(|_| ConfigError::NotAPort { value })?,
         };
         Ok(Self {
             port,
@@ -150,6 +151,10 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, String> {
+        config_typed(pairs).map_err(|e| e.to_string())
+    }
+
+    fn config_typed(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::from_lookup(|name| {
             pairs
                 .iter()
@@ -185,6 +190,23 @@ mod tests {
         assert_eq!(c.server.max_body_bytes, 1024);
         assert_eq!(c.service.as_deref(), Some("svc"));
         assert_eq!(c.revision.as_deref(), Some("svc-001"));
+    }
+
+    #[test]
+    fn says_which_variable_is_wrong_and_how() {
+        assert_eq!(
+            config_typed(&[("IDLE_TIMEOUT_SECS", "soon")]).unwrap_err(),
+            ConfigError::NotANumber {
+                variable: "IDLE_TIMEOUT_SECS",
+                value: "soon".into()
+            }
+        );
+        assert_eq!(
+            config_typed(&[("PORT", "70000")]).unwrap_err(),
+            ConfigError::NotAPort {
+                value: "70000".into()
+            }
+        );
     }
 
     #[test]

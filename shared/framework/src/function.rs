@@ -7,7 +7,7 @@ use cloudevents::Event;
 use futures_util::future::BoxFuture;
 use http::{HeaderMap, Request, Response};
 
-use super::{body::Body, error::FunctionError};
+use super::{body::Body, config_error::ConfigError, error::FunctionError};
 
 /// What an HTTP function returns: a response, or an error the framework answers for it.
 pub type HttpResult = Result<Response<Body>, FunctionError>;
@@ -115,15 +115,15 @@ pub enum SignatureType {
 }
 
 impl FromStr for SignatureType {
-    type Err = String;
+    type Err = ConfigError;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
         match value {
             "http" => Ok(Self::Http),
             "cloudevent" => Ok(Self::CloudEvent),
-            other => Err(format!(
-                "FUNCTION_SIGNATURE_TYPE is {other:?}; this framework serves \"http\" and \"cloudevent\""
-            )),
+            other => Err(ConfigError::UnknownSignatureType {
+                value: other.to_owned(),
+            }),
         }
     }
 }
@@ -178,30 +178,153 @@ impl Functions {
         &self,
         target: Option<&str>,
         signature_type: Option<SignatureType>,
-    ) -> Result<(String, Function), String> {
-        let names = || {
-            let listed: Vec<String> = self
-                .entries
+    ) -> Result<(String, Function), ConfigError> {
+        let described = |entries: &[&(String, Function)]| {
+            entries
                 .iter()
-                .map(|(name, f)| format!("{name} ({})", f.signature_type()))
-                .collect();
-            listed.join(", ")
+                .map(|(name, function)| (name.clone(), function.signature_type()))
+                .collect()
         };
-        let mut candidates = self.entries.iter().filter(|(name, function)| {
-            target.is_none_or(|t| t == name)
-                && signature_type.is_none_or(|s| s == function.signature_type())
-        });
-        match (candidates.next(), candidates.next()) {
-            (Some((name, function)), None) => Ok((name.clone(), function.clone())),
-            (None, _) => Err(match (target, signature_type) {
-                (Some(t), Some(s)) => {
-                    format!("no {s} function named {t:?}; this binary has: {}", names())
-                }
-                (Some(t), None) => format!("no function named {t:?}; this binary has: {}", names()),
-                (None, Some(s)) => format!("no {s} function; this binary has: {}", names()),
-                (None, None) => "this binary registers no function".to_owned(),
-            }),
-            (Some(_), Some(_)) => Err(format!("set FUNCTION_TARGET to pick one of: {}", names())),
+        if self.entries.is_empty() {
+            return Err(ConfigError::NothingRegistered);
         }
+        let candidates: Vec<&(String, Function)> = self
+            .entries
+            .iter()
+            .filter(|(name, function)| {
+                target.is_none_or(|t| t == name)
+                    && signature_type.is_none_or(|s| s == function.signature_type())
+            })
+            .collect();
+        match candidates.as_slice() {
+            [(name, function)] => Ok((name.clone(), function.clone())),
+            [] => Err(ConfigError::NoSuchFunction {
+                target: target.map(str::to_owned),
+                signature_type,
+                registered: described(&self.entries.iter().collect::<Vec<_>>()),
+            }),
+            several => Err(ConfigError::Ambiguous {
+                candidates: described(several),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::body::empty;
+
+    fn http() -> Function {
+        Function::http(|_| async { Ok(Response::new(empty())) })
+    }
+
+    fn event() -> Function {
+        Function::cloudevent(|_| async { Ok(()) })
+    }
+
+    /// Registers `hello` (http), and `on_event` (cloudevent) when `two`.
+    fn registry(two: bool) -> Functions {
+        let functions = Functions::new().register("hello", http());
+        if two {
+            functions.register("on_event", event())
+        } else {
+            functions
+        }
+    }
+
+    fn picked(
+        functions: &Functions,
+        target: Option<&str>,
+        signature: Option<SignatureType>,
+    ) -> Result<String, ConfigError> {
+        functions.select(target, signature).map(|(name, _)| name)
+    }
+
+    use SignatureType::{CloudEvent, Http};
+
+    #[test]
+    fn nothing_registered() {
+        let error = picked(&Functions::new(), None, None).unwrap_err();
+        assert_eq!(error, ConfigError::NothingRegistered);
+    }
+
+    #[test]
+    fn the_only_function_needs_no_target_and_may_name_its_type() {
+        let one = registry(false);
+        assert_eq!(picked(&one, None, None).unwrap(), "hello");
+        assert_eq!(picked(&one, None, Some(Http)).unwrap(), "hello");
+        assert_eq!(picked(&one, Some("hello"), Some(Http)).unwrap(), "hello");
+    }
+
+    #[test]
+    fn a_target_picks_among_several_and_the_type_must_match() {
+        let two = registry(true);
+        assert_eq!(picked(&two, Some("on_event"), None).unwrap(), "on_event");
+        assert_eq!(
+            picked(&two, Some("on_event"), Some(CloudEvent)).unwrap(),
+            "on_event"
+        );
+        let registered = vec![("hello".into(), Http), ("on_event".into(), CloudEvent)];
+        assert_eq!(
+            picked(&two, Some("on_event"), Some(Http)).unwrap_err(),
+            ConfigError::NoSuchFunction {
+                target: Some("on_event".into()),
+                signature_type: Some(Http),
+                registered: registered.clone(),
+            }
+        );
+        let unknown = picked(&two, Some("missing"), None).unwrap_err();
+        assert_eq!(
+            unknown.to_string(),
+            "no function named \"missing\"; this binary has: hello (http), on_event (cloudevent)"
+        );
+    }
+
+    #[test]
+    fn a_type_alone_picks_when_it_leaves_one() {
+        let two = registry(true);
+        assert_eq!(picked(&two, None, Some(CloudEvent)).unwrap(), "on_event");
+        assert_eq!(picked(&two, None, Some(Http)).unwrap(), "hello");
+        let one = registry(false);
+        assert_eq!(
+            picked(&one, None, Some(CloudEvent))
+                .unwrap_err()
+                .to_string(),
+            "no cloudevent function; this binary has: hello (http)"
+        );
+    }
+
+    #[test]
+    fn several_without_a_target_is_ambiguous() {
+        let two = registry(true);
+        let error = picked(&two, None, None).unwrap_err();
+        assert_eq!(
+            error,
+            ConfigError::Ambiguous {
+                candidates: vec![("hello".into(), Http), ("on_event".into(), CloudEvent)]
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            "set FUNCTION_TARGET to pick one of: hello (http), on_event (cloudevent)"
+        );
+        let same_type = registry(false).register("other", http());
+        assert!(matches!(
+            picked(&same_type, None, Some(Http)),
+            Err(ConfigError::Ambiguous { .. })
+        ));
+    }
+
+    #[test]
+    fn signature_types_parse_from_the_contract_names_only() {
+        assert_eq!("http".parse::<SignatureType>(), Ok(Http));
+        assert_eq!("cloudevent".parse::<SignatureType>(), Ok(CloudEvent));
+        assert_eq!(
+            "event".parse::<SignatureType>(),
+            Err(ConfigError::UnknownSignatureType {
+                value: "event".into()
+            })
+        );
     }
 }

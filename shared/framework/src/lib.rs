@@ -19,6 +19,7 @@
 pub mod body;
 mod budget;
 pub mod config;
+mod config_error;
 mod connection;
 mod dispatch;
 pub mod error;
@@ -33,6 +34,7 @@ pub mod testing;
 use std::process::ExitCode;
 
 pub use config::{Config, ServerOptions};
+pub use config_error::ConfigError;
 pub use error::FunctionError;
 pub use function::{EventResult, Function, Functions, HttpResult, SignatureType};
 pub use server::{serve, shutdown_signal};
@@ -52,8 +54,10 @@ impl Functions {
     }
 
     fn try_run(self) -> Result<(), String> {
-        let config = Config::from_env()?;
-        let (name, function) = self.select(config.target.as_deref(), config.signature_type)?;
+        let config = Config::from_env().map_err(|e| e.to_string())?;
+        let (name, function) = self
+            .select(config.target.as_deref(), config.signature_type)
+            .map_err(|e| e.to_string())?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

@@ -3,7 +3,7 @@
 //! Eventarc sends some fields twice, camelCase and snake_case; both spellings are accepted,
 //! alone or together.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, fmt};
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -136,8 +136,20 @@ struct WireMessage {
     delivery_attempt_snake: Option<u32>,
 }
 
+/// A Pub/Sub message without its id, which every delivery must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MissingMessageId;
+
+impl fmt::Display for MissingMessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("message.messageId is missing")
+    }
+}
+
+impl std::error::Error for MissingMessageId {}
+
 impl TryFrom<WireMessage> for PubsubMessage {
-    type Error = String;
+    type Error = MissingMessageId;
 
     fn try_from(wire: WireMessage) -> Result<Self, Self::Error> {
         Ok(Self {
@@ -146,7 +158,7 @@ impl TryFrom<WireMessage> for PubsubMessage {
             message_id: wire
                 .message_id
                 .or(wire.message_id_snake)
-                .ok_or("message.messageId is missing")?,
+                .ok_or(MissingMessageId)?,
             publish_time: wire.publish_time.or(wire.publish_time_snake),
             ordering_key: wire
                 .ordering_key
