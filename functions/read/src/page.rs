@@ -1,13 +1,11 @@
 //! `/data`: its query parameters and the streamed JSON page.
 
-use bytes::{BufMut, BytesMut};
-use std::task::Poll;
-
-use futures_util::{stream, Stream};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::{future, stream, Stream, StreamExt, TryStreamExt};
 use http_body::Frame;
 use http_body_util::StreamBody;
 use shared::{
-    db::{DbError, UserRow},
+    db::{Database, DbError, UserRow},
     framework::{
         body::{Body, BoxError},
         FunctionError,
@@ -17,8 +15,8 @@ use shared::{
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
 
-/// A large page goes out in pieces of about this size.
-const CHUNK_BYTES: usize = 16 * 1024;
+/// Most rows in one piece of a large page: about 16 KiB of JSON.
+const CHUNK_ROWS: usize = 200;
 
 /// A validated `/data` request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,68 +69,92 @@ impl PageQuery {
     }
 }
 
+impl PageQuery {
+    /// Rows to ask the database for: one past the page says whether a next page exists.
+    fn rows_wanted(&self) -> i64 {
+        self.limit + 1
+    }
+}
+
+/// The page `query` asks for, streamed from the database; fails before the first byte if
+/// the database cannot be reached.
+pub async fn read(database: &Database, query: PageQuery) -> Result<Body, DbError> {
+    let rows = database
+        .users_after(query.after, query.rows_wanted())
+        .await?;
+    Ok(body(query, rows))
+}
+
 /// The page as a streamed body: `{"data":[...]` then, if a further row exists, `"next"`.
-/// `rows` must yield up to `limit + 1` rows; the extra one only says that more exist.
+/// `rows` yields up to `limit + 1` rows; the extra one only says that more exist.
 ///
-/// Whatever rows have arrived go out together, so a small page is one write; a large one
-/// goes out in chunks of about `CHUNK_BYTES` as the database sends it.
-pub fn body(
+/// Whatever rows have arrived go out together (and, once the database is done, the end of
+/// the page with them), so a small page is one write and a large one goes out in pieces of
+/// about 16 KiB as the database sends it.
+fn body(
     query: PageQuery,
     rows: impl Stream<Item = Result<UserRow, DbError>> + Send + 'static,
 ) -> Body {
-    let limit = query.limit as usize;
-    let mut rows = Box::pin(rows);
-    let mut encoder = Encoder {
-        limit,
-        sent: 0,
-        last_id: None,
-        more: false,
-        started: false,
-        done: false,
-    };
-    let frames = stream::poll_fn(move |cx| {
-        if encoder.done {
-            return Poll::Ready(None);
-        }
-        let mut out = BytesMut::new();
-        if !encoder.started {
-            out.extend_from_slice(b"{\"data\":[");
-            encoder.started = true;
-        }
-        loop {
-            match rows.as_mut().poll_next(cx) {
-                Poll::Ready(Some(row)) => {
-                    if let Err(e) = encoder.row(row, &mut out) {
-                        encoder.done = true;
-                        return Poll::Ready(Some(Err(e)));
-                    }
-                    if out.len() >= CHUNK_BYTES {
-                        break;
-                    }
-                }
-                Poll::Ready(None) => {
-                    encoder.end(&mut out);
-                    break;
-                }
-                Poll::Pending if out.is_empty() => return Poll::Pending,
-                Poll::Pending => break,
-            }
-        }
-        Poll::Ready(Some(Ok(Frame::data(out.freeze()))))
-    });
+    // `None` marks the end of the rows.
+    let items = rows.map(Some).chain(stream::once(future::ready(None)));
+    let frames = items
+        .ready_chunks(CHUNK_ROWS)
+        .scan(PageWriter::new(query.limit), |writer, items| {
+            future::ready(writer.write(items))
+        })
+        .map_ok(Frame::data);
     http_body_util::BodyExt::boxed_unsync(StreamBody::new(frames))
 }
 
-struct Encoder {
+/// Writes a page's JSON as its rows arrive.
+struct PageWriter {
     limit: usize,
+    started: bool,
     sent: usize,
     last_id: Option<i32>,
     more: bool,
-    started: bool,
-    done: bool,
+    failed: bool,
 }
 
-impl Encoder {
+impl PageWriter {
+    fn new(limit: i64) -> Self {
+        Self {
+            limit: limit as usize,
+            started: false,
+            sent: 0,
+            last_id: None,
+            more: false,
+            failed: false,
+        }
+    }
+
+    /// The bytes for the rows that arrived together; `None` once the body has failed.
+    fn write(
+        &mut self,
+        items: Vec<Option<Result<UserRow, DbError>>>,
+    ) -> Option<Result<Bytes, BoxError>> {
+        if self.failed {
+            return None;
+        }
+        let mut out = BytesMut::new();
+        if !self.started {
+            out.extend_from_slice(b"{\"data\":[");
+            self.started = true;
+        }
+        for item in items {
+            match item {
+                Some(row) => {
+                    if let Err(e) = self.row(row, &mut out) {
+                        self.failed = true;
+                        return Some(Err(e));
+                    }
+                }
+                None => self.end(&mut out),
+            }
+        }
+        Some(Ok(out.freeze()))
+    }
+
     fn row(&mut self, row: Result<UserRow, DbError>, out: &mut BytesMut) -> Result<(), BoxError> {
         // A failure mid-stream ends the body abruptly: the client sees a broken response,
         // never a truncated page that looks whole.
@@ -154,7 +176,6 @@ impl Encoder {
     }
 
     fn end(&mut self, out: &mut BytesMut) {
-        self.done = true;
         match (self.more, self.last_id) {
             (true, Some(last)) => {
                 let limit = self.limit;
@@ -200,5 +221,67 @@ mod tests {
             assert!(error.to_string().contains(names), "{query}: {error}");
             assert_eq!(error.status(), http::StatusCode::BAD_REQUEST);
         }
+    }
+
+    fn user(id: i32) -> Result<UserRow, DbError> {
+        Ok(UserRow {
+            user_id: id,
+            email: format!("u{id}@example.com"),
+            name: format!("U{id}"),
+        })
+    }
+
+    /// The body's frames: each data frame as text, and whether it ended in an error.
+    async fn frames(limit: i64, rows: Vec<Result<UserRow, DbError>>) -> (Vec<String>, bool) {
+        use http_body_util::BodyExt;
+        let mut body = body(PageQuery { limit, after: 0 }, stream::iter(rows));
+        let mut texts = Vec::new();
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(frame) => {
+                    texts.push(String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap())
+                }
+                Err(_) => return (texts, true),
+            }
+        }
+        (texts, false)
+    }
+
+    #[tokio::test]
+    async fn rows_ready_together_are_one_frame_with_the_end() {
+        let (texts, failed) = frames(2, vec![user(1), user(2), user(3)]).await;
+        assert!(!failed);
+        assert_eq!(
+            texts,
+            [concat!(
+                r#"{"data":[{"user_id":1,"email":"u1@example.com","name":"U1"},"#,
+                r#"{"user_id":2,"email":"u2@example.com","name":"U2"}],"#,
+                r#""next":"/data?limit=2&after=2"}"#
+            )]
+        );
+        let (texts, _) = frames(5, vec![]).await;
+        assert_eq!(texts.concat(), r#"{"data":[]}"#);
+    }
+
+    #[tokio::test]
+    async fn a_large_page_goes_out_in_pieces_that_make_valid_json() {
+        let rows = (1..=1001).map(user).collect();
+        let (texts, failed) = frames(1000, rows).await;
+        assert!(!failed);
+        assert!(texts.len() >= 1000 / CHUNK_ROWS, "{} frames", texts.len());
+        let page: serde_json::Value = serde_json::from_str(&texts.concat()).unwrap();
+        assert_eq!(page["data"].as_array().unwrap().len(), 1000);
+        assert_eq!(page["next"], "/data?limit=1000&after=1000");
+    }
+
+    #[tokio::test]
+    async fn a_failure_mid_page_breaks_the_body_instead_of_ending_it() {
+        let (texts, failed) = frames(
+            10,
+            vec![user(1), Err(DbError::internal("connection lost")), user(3)],
+        )
+        .await;
+        assert!(failed);
+        assert!(!texts.concat().ends_with("]}"), "{texts:?}");
     }
 }

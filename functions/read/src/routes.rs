@@ -44,13 +44,10 @@ async fn get(path: &str, query: Option<&str>, database: &Database) -> HttpResult
         "/openapi.yaml" => Ok(with_type(Response::new(full(OPENAPI)), "application/yaml")),
         "/data" => {
             let query = page::PageQuery::parse(query)?;
-            // One row past the page says whether a next page exists.
-            let rows = database
-                .users_after(query.after, query.limit + 1)
+            let body = page::read(database, query)
                 .await
                 .map_err(shared::function_error)?;
-            let mut response =
-                with_type(Response::new(page::body(query, rows)), "application/json");
+            let mut response = with_type(Response::new(body), "application/json");
             response
                 .headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

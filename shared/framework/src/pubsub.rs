@@ -136,6 +136,86 @@ struct WireMessage {
     delivery_attempt_snake: Option<u32>,
 }
 
+/// A message's id and publish time, read without decoding (or even looking at) its data: what
+/// names a raw push body as a CloudEvent before any handler decides what the data is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageIdentity {
+    /// `messageId` (or `message_id`), never empty.
+    pub message_id: String,
+    /// `publishTime` (or `publish_time`), when given.
+    pub publish_time: Option<DateTime<Utc>>,
+}
+
+/// Why a message's id or publish time cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityError {
+    /// No non-empty string id.
+    MissingId,
+    /// The publish time is not RFC 3339.
+    BadPublishTime {
+        /// What was sent.
+        value: String,
+        /// Why it does not parse.
+        why: String,
+    },
+}
+
+impl fmt::Display for IdentityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingId => f.write_str("message.messageId is missing or not a string"),
+            Self::BadPublishTime { value, why } => {
+                write!(f, "publishTime {value:?} is not RFC 3339: {why}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for IdentityError {}
+
+/// The identity fields as they are on the wire, both spellings side by side, any JSON type.
+#[derive(Deserialize)]
+struct WireIdentity {
+    #[serde(default, rename = "messageId")]
+    message_id: Option<serde_json::Value>,
+    #[serde(default, rename = "message_id")]
+    message_id_snake: Option<serde_json::Value>,
+    #[serde(default, rename = "publishTime")]
+    publish_time: Option<serde_json::Value>,
+    #[serde(default, rename = "publish_time")]
+    publish_time_snake: Option<serde_json::Value>,
+}
+
+impl MessageIdentity {
+    /// Reads the id and publish time of `message`, a Pub/Sub message object.
+    pub fn read(message: &serde_json::Value) -> Result<Self, IdentityError> {
+        let wire = WireIdentity::deserialize(message).map_err(|_| IdentityError::MissingId)?;
+        let text = |camel: Option<serde_json::Value>, snake: Option<serde_json::Value>| {
+            [camel, snake]
+                .into_iter()
+                .flatten()
+                .find_map(|v| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned))
+        };
+        let message_id =
+            text(wire.message_id, wire.message_id_snake).ok_or(IdentityError::MissingId)?;
+        let publish_time = match text(wire.publish_time, wire.publish_time_snake) {
+            None => None,
+            Some(value) => Some(
+                DateTime::parse_from_rfc3339(&value)
+                    .map_err(|e| IdentityError::BadPublishTime {
+                        why: e.to_string(),
+                        value,
+                    })?
+                    .with_timezone(&Utc),
+            ),
+        };
+        Ok(Self {
+            message_id,
+            publish_time,
+        })
+    }
+}
+
 /// A Pub/Sub message without its id, which every delivery must carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MissingMessageId;

@@ -142,19 +142,42 @@ impl<'a> Legacy<'a> {
 }
 
 pub(super) fn to_cloudevent(mut body: Map<String, Value>) -> Result<Event, FunctionError> {
-    let mut data = body.remove("data").unwrap_or(Value::Null);
+    let data = body.remove("data").unwrap_or(Value::Null);
     let legacy = Legacy::read(&body)?;
-    let ce_type = TYPES
+    let ce_type = cloudevent_type(legacy.event_type)?;
+    let service = service_of(&legacy)?;
+    let mapped = map_by_service(service, &legacy, &body, data)?;
+    let mut builder = EventBuilderV10::new()
+        .id(legacy.id)
+        .ty(ce_type)
+        .source(mapped.source)
+        .data("application/json", mapped.data);
+    if let Some(time) = legacy.timestamp {
+        builder = builder.time(time);
+    }
+    if let Some(subject) = mapped.subject {
+        builder = builder.subject(subject);
+    }
+    builder
+        .build()
+        .map_err(|e| bad(format!("legacy event: {e}")))
+}
+
+fn cloudevent_type(event_type: &str) -> Result<&'static str, FunctionError> {
+    TYPES
         .iter()
-        .find(|(from, _)| *from == legacy.event_type)
+        .find(|(from, _)| *from == event_type)
         .map(|(_, to)| *to)
         .ok_or_else(|| {
             bad(format!(
-                "legacy event: unsupported eventType {:?}",
-                legacy.event_type
+                "legacy event: unsupported eventType {event_type:?}"
             ))
-        })?;
-    let service = legacy
+        })
+}
+
+/// The service the event names, or the one its type implies.
+fn service_of<'a>(legacy: &Legacy<'a>) -> Result<&'a str, FunctionError> {
+    legacy
         .service
         .or_else(|| {
             SERVICES_BY_PREFIX
@@ -167,92 +190,112 @@ pub(super) fn to_cloudevent(mut body: Map<String, Value>) -> Result<Event, Funct
                 "legacy event: no service known for {:?}",
                 legacy.event_type
             ))
-        })?;
+        })
+}
 
-    let (source, subject) = match service {
-        "pubsub.googleapis.com" => {
-            data = pubsub_data(data, legacy.id, legacy.timestamp)?;
-            (format!("//{service}/{}", legacy.resource), None)
-        }
-        "storage.googleapis.com" => {
-            let (bucket, object) = split(legacy.resource, "objects")?;
-            let object = object.split('#').next().unwrap_or_default();
-            (
-                format!("//{service}/{bucket}"),
-                Some(format!("objects/{object}")),
-            )
-        }
-        "firestore.googleapis.com" => {
-            let (database, document) = split(legacy.resource, "documents")?;
-            (
-                format!("//{service}/{database}"),
-                Some(format!("documents/{document}")),
-            )
-        }
-        _ if legacy
-            .event_type
-            .starts_with("providers/google.firebase.database/") =>
-        {
-            let location = rtdb_location(&body)?;
-            let (instance, reference) = split(legacy.resource, "refs")?;
-            let instance = instance.trim_start_matches("projects/_/");
-            (
-                format!(
-                    "//firebasedatabase.googleapis.com/projects/_/locations/{location}/{instance}"
-                ),
-                Some(format!("refs/{reference}")),
-            )
-        }
-        _ if legacy.event_type.starts_with("providers/firebase.auth/") => {
-            rename_auth_metadata(&mut data);
-            let uid = data.get("uid").and_then(Value::as_str);
-            (
-                format!("//firebaseauth.googleapis.com/{}", legacy.resource),
-                uid.map(|uid| format!("users/{uid}")),
-            )
-        }
-        _ if legacy
-            .event_type
-            .starts_with("providers/google.firebase.analytics/") =>
-        {
-            let (project, event) = split(legacy.resource, "events")?;
-            let app = data
-                .pointer("/userDim/appInfo/appId")
-                .and_then(Value::as_str)
-                .ok_or_else(|| {
-                    bad("legacy analytics event: data.userDim.appInfo.appId is missing")
-                })?;
-            (
-                format!("//firebaseanalytics.googleapis.com/{project}/apps/{app}"),
-                Some(format!("events/{event}")),
-            )
-        }
-        _ if legacy
-            .event_type
-            .starts_with("providers/firebase.remoteConfig/") =>
-        {
-            (
-                format!("//firebaseremoteconfig.googleapis.com/{}", legacy.resource),
-                None,
-            )
-        }
-        _ => (format!("//{service}/{}", legacy.resource), None),
-    };
+/// A CloudEvent's source, subject and data, as one service's mapping makes them.
+struct Mapped {
+    source: String,
+    subject: Option<String>,
+    data: Value,
+}
 
-    let mut builder = EventBuilderV10::new()
-        .id(legacy.id)
-        .ty(ce_type)
-        .source(source)
-        .data("application/json", data);
-    if let Some(time) = legacy.timestamp {
-        builder = builder.time(time);
+fn map_by_service(
+    service: &str,
+    legacy: &Legacy<'_>,
+    body: &Map<String, Value>,
+    data: Value,
+) -> Result<Mapped, FunctionError> {
+    let family = |prefix: &str| legacy.event_type.starts_with(prefix);
+    match service {
+        "pubsub.googleapis.com" => pubsub(legacy, data),
+        "storage.googleapis.com" => storage(legacy, data),
+        "firestore.googleapis.com" => firestore(legacy, data),
+        _ if family("providers/google.firebase.database/") => realtime_database(legacy, body, data),
+        _ if family("providers/firebase.auth/") => firebase_auth(legacy, data),
+        _ if family("providers/google.firebase.analytics/") => analytics(legacy, data),
+        _ if family("providers/firebase.remoteConfig/") => Ok(Mapped {
+            source: format!("//firebaseremoteconfig.googleapis.com/{}", legacy.resource),
+            subject: None,
+            data,
+        }),
+        _ => Ok(Mapped {
+            source: format!("//{service}/{}", legacy.resource),
+            subject: None,
+            data,
+        }),
     }
-    if let Some(subject) = subject {
-        builder = builder.subject(subject);
-    }
-    builder
-        .build()
-        .map_err(|e| bad(format!("legacy event: {e}")))
+}
+
+fn pubsub(legacy: &Legacy<'_>, data: Value) -> Result<Mapped, FunctionError> {
+    Ok(Mapped {
+        source: format!("//pubsub.googleapis.com/{}", legacy.resource),
+        subject: None,
+        data: pubsub_data(data, legacy.id, legacy.timestamp)?,
+    })
+}
+
+/// The object's generation (`#1234`) is not part of the subject.
+fn storage(legacy: &Legacy<'_>, data: Value) -> Result<Mapped, FunctionError> {
+    let (bucket, object) = split(legacy.resource, "objects")?;
+    let object = object.split('#').next().unwrap_or_default();
+    Ok(Mapped {
+        source: format!("//storage.googleapis.com/{bucket}"),
+        subject: Some(format!("objects/{object}")),
+        data,
+    })
+}
+
+fn firestore(legacy: &Legacy<'_>, data: Value) -> Result<Mapped, FunctionError> {
+    let (database, document) = split(legacy.resource, "documents")?;
+    Ok(Mapped {
+        source: format!("//firestore.googleapis.com/{database}"),
+        subject: Some(format!("documents/{document}")),
+        data,
+    })
+}
+
+fn realtime_database(
+    legacy: &Legacy<'_>,
+    body: &Map<String, Value>,
+    data: Value,
+) -> Result<Mapped, FunctionError> {
+    let location = rtdb_location(body)?;
+    let (instance, reference) = split(legacy.resource, "refs")?;
+    let instance = instance.trim_start_matches("projects/_/");
+    Ok(Mapped {
+        source: format!(
+            "//firebasedatabase.googleapis.com/projects/_/locations/{location}/{instance}"
+        ),
+        subject: Some(format!("refs/{reference}")),
+        data,
+    })
+}
+
+fn firebase_auth(legacy: &Legacy<'_>, mut data: Value) -> Result<Mapped, FunctionError> {
+    rename_auth_metadata(&mut data);
+    let subject = data
+        .get("uid")
+        .and_then(Value::as_str)
+        .map(|uid| format!("users/{uid}"));
+    Ok(Mapped {
+        source: format!("//firebaseauth.googleapis.com/{}", legacy.resource),
+        subject,
+        data,
+    })
+}
+
+fn analytics(legacy: &Legacy<'_>, data: Value) -> Result<Mapped, FunctionError> {
+    let (project, event) = split(legacy.resource, "events")?;
+    let app = data
+        .pointer("/userDim/appInfo/appId")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("legacy analytics event: data.userDim.appInfo.appId is missing"))?;
+    Ok(Mapped {
+        source: format!("//firebaseanalytics.googleapis.com/{project}/apps/{app}"),
+        subject: Some(format!("events/{event}")),
+        data,
+    })
 }
 
 /// Pub/Sub's CloudEvent data wraps the message and adds its id and publish time.

@@ -2,36 +2,22 @@
 //! the Pub/Sub emulator and plain push subscriptions send them, become the
 //! `messagePublished` CloudEvent that Eventarc would have delivered.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use cloudevents::{Event, EventBuilder, EventBuilderV10};
 use serde_json::{Map, Value};
 
 use super::bad;
 use crate::error::FunctionError;
-use crate::pubsub::MESSAGE_PUBLISHED;
+use crate::pubsub::{MessageIdentity, MESSAGE_PUBLISHED};
 
 pub(super) fn is_push(body: &Map<String, Value>) -> bool {
     matches!(body.get("message"), Some(Value::Object(_)))
 }
 
 pub(super) fn to_cloudevent(body: Map<String, Value>, path: &str) -> Result<Event, FunctionError> {
-    let message = body
-        .get("message")
-        .and_then(Value::as_object)
-        .ok_or_else(|| bad("missing message"))?;
-    let id = either(message, "messageId", "message_id")
-        .ok_or_else(|| bad("Pub/Sub push body: message.messageId is missing or not a string"))?
-        .to_owned();
-    let time = match either(message, "publishTime", "publish_time") {
-        Some(t) => DateTime::parse_from_rfc3339(t)
-            .map_err(|e| {
-                bad(format!(
-                    "Pub/Sub push body: publishTime {t:?} is not RFC 3339: {e}"
-                ))
-            })?
-            .with_timezone(&Utc),
-        None => Utc::now(),
-    };
+    let message = body.get("message").ok_or_else(|| bad("missing message"))?;
+    let identity =
+        MessageIdentity::read(message).map_err(|e| bad(format!("Pub/Sub push body: {e}")))?;
     let source = match topic_in_path(path) {
         Some(topic) => format!("//pubsub.googleapis.com/{topic}"),
         None => match body.get("subscription").and_then(Value::as_str) {
@@ -40,21 +26,13 @@ pub(super) fn to_cloudevent(body: Map<String, Value>, path: &str) -> Result<Even
         },
     };
     EventBuilderV10::new()
-        .id(id)
+        .id(identity.message_id)
         .ty(MESSAGE_PUBLISHED)
         .source(source)
-        .time(time)
+        .time(identity.publish_time.unwrap_or_else(Utc::now))
         .data("application/json", Value::Object(body))
         .build()
         .map_err(|e| bad(format!("Pub/Sub push body: {e}")))
-}
-
-fn either<'a>(object: &'a Map<String, Value>, camel: &str, snake: &str) -> Option<&'a str> {
-    object
-        .get(camel)
-        .or_else(|| object.get(snake))
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
 }
 
 /// `projects/P/topics/T` when the push endpoint's path ends with it.
