@@ -47,27 +47,22 @@ pub enum Command {
     },
     /// Deliver letters again through ingest's own path (validation, exactly once) after a fix.
     /// A letter that is stored now is removed; one that fails again stays, with its new reason.
-    Replay {
-        #[command(flatten)]
-        select: Select,
-        /// Every letter, when no id or filter is given.
-        #[arg(long)]
-        all: bool,
-        /// Say which letters would be replayed, and change nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Replay(Change),
     /// Remove letters for good.
-    Purge {
-        #[command(flatten)]
-        select: Select,
-        /// Every letter, when no id or filter is given.
-        #[arg(long)]
-        all: bool,
-        /// Say how many letters would be removed, and change nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Purge(Change),
+}
+
+/// The letters a command that changes them takes: an empty selection must be asked for.
+#[derive(Debug, Args)]
+pub struct Change {
+    #[command(flatten)]
+    select: Select,
+    /// Every letter, when no id or filter is given.
+    #[arg(long)]
+    all: bool,
+    /// Say which letters it would take, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// Which letters; every condition given must hold.
@@ -100,11 +95,13 @@ impl Select {
             newer_than: self.newer_than,
         }
     }
+}
 
-    /// The selection for a command that changes letters: an empty one must be asked for.
-    fn chosen(&self, all: bool, verb: &str) -> Result<LetterSelection, Failed> {
-        let selection = self.selection();
-        if selection.is_everything() && !all {
+impl Change {
+    /// The selection, unless it is empty and `--all` was not given.
+    fn chosen(&self, verb: &str) -> Result<LetterSelection, Failed> {
+        let selection = self.select.selection();
+        if selection.is_everything() && !self.all {
             return Err(Failed::Usage(format!(
                 "say which letters to {verb}: ids, --reason, --older-than, --newer-than, or --all"
             )));
@@ -157,27 +154,17 @@ pub async fn execute(
             Some(kept) => render::show(out, &kept, json)?,
             None => return Err(Failed::Partly(format!("there is no dead letter {id}"))),
         },
-        Command::Replay {
-            select,
-            all,
-            dry_run,
-        } => {
-            let ids = database
-                .dead_letter_ids(&select.chosen(all, "replay")?)
-                .await?;
-            if dry_run {
+        Command::Replay(change) => {
+            let ids = database.dead_letter_ids(&change.chosen("replay")?).await?;
+            if change.dry_run {
                 writeln!(out, "would replay {}: {}", ids.len(), render::ids(&ids))?;
             } else {
                 replay_each(&ids, database, out).await?;
             }
         }
-        Command::Purge {
-            select,
-            all,
-            dry_run,
-        } => {
-            let selection = select.chosen(all, "purge")?;
-            if dry_run {
+        Command::Purge(change) => {
+            let selection = change.chosen("purge")?;
+            if change.dry_run {
                 let ids = database.dead_letter_ids(&selection).await?;
                 writeln!(out, "would remove {}: {}", ids.len(), render::ids(&ids))?;
             } else {
