@@ -40,6 +40,27 @@ async fn migrations_apply_once_when_many_instances_start_together() {
 }
 
 #[tokio::test]
+async fn a_current_schema_starts_without_waiting_for_the_migration_lock() {
+    let mut test = TestDatabase::create().await;
+    // Another instance is migrating (or stuck doing so): it holds the migration lock.
+    let other = test.client.transaction().await.unwrap();
+    other
+        .execute(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&0x7573_6572_735f_6d67_i64],
+        )
+        .await
+        .unwrap();
+    let start = Database::new(test.config.clone()).unwrap();
+    let checked = tokio::time::timeout(std::time::Duration::from_secs(5), start.check()).await;
+    assert!(
+        matches!(checked, Ok(Ok(()))),
+        "a start with nothing to migrate waited on the lock: {checked:?}"
+    );
+    other.rollback().await.unwrap();
+}
+
+#[tokio::test]
 async fn an_existing_users_table_of_the_original_system_is_adopted() {
     let test = TestDatabase::create_unmigrated().await;
     test.client
