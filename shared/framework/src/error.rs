@@ -1,7 +1,10 @@
 //! The one error type of the framework and its one mapping to an HTTP response.
 //!
 //! A handler says what the platform should do with a failed request by the variant it
-//! returns: Pub/Sub and Eventarc redeliver on 5xx (and on 429), and stop on 2xx and 4xx.
+//! returns. Pub/Sub push (and so Eventarc) acknowledges only a success (102, 200, 201, 202,
+//! 204) and redelivers on anything else, 4xx included, until the subscription's dead-letter
+//! policy takes the message: so input that can never succeed is `Discarded` (200, kept
+//! elsewhere), never a 4xx that would loop.
 
 use std::fmt;
 
