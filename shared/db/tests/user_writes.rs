@@ -329,3 +329,50 @@ async fn a_wait_that_cannot_be_skipped_ends_at_the_lock_timeout() {
     assert!(error.is_transient());
     holder.batch_execute("ROLLBACK").await.unwrap();
 }
+
+#[tokio::test]
+async fn a_batch_that_meets_the_lock_timeout_is_written_row_by_row() {
+    let test = TestDatabase::create().await;
+    let holder = pipeline_db::testing::plain_client(&test.config).await;
+    holder
+        .batch_execute("BEGIN; INSERT INTO users VALUES (77, 'a@example.com', 'Uncommitted')")
+        .await
+        .unwrap();
+    let quick = pipeline_db::DbConfig::from_lookup(|name| match name {
+        "DB_LOCK_TIMEOUT_MS" => Some("200".into()),
+        _ => std::env::var(name).ok(),
+    })
+    .unwrap()
+    .with_database(&test.name);
+    let writer = pipeline_db::UserWriter::new(pipeline_db::Database::new(quick).unwrap());
+
+    // The first write waits on user 77 alone; the two behind it become one batch.
+    let first = tokio::spawn({
+        let writer = writer.clone();
+        async move { writer.write(new_user("first", Some(77), "First")).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let (blocked, free) = tokio::join!(
+        writer.write(new_user("blocked", Some(77), "Blocked")),
+        writer.write(new_user("free", None, "Free")),
+    );
+
+    let busy = |result: Result<WriteOutcome, pipeline_db::DbError>| matches!(result, Err(e) if *e.kind() == pipeline_db::DbErrorKind::Busy);
+    assert!(busy(first.await.unwrap()));
+    assert!(
+        busy(blocked),
+        "the blocked message is sent back for a retry"
+    );
+    // Its neighbour did not wait for it: written on its own after the batch timed out.
+    let Ok(WriteOutcome::Stored { user_id }) = free else {
+        panic!("the free message was not stored: {free:?}");
+    };
+    assert_eq!(name_of(&test, user_id).await.as_deref(), Some("Free"));
+    assert_eq!(
+        test.count("SELECT count(*) FROM processed_messages WHERE delivery_key = 'blocked'")
+            .await,
+        0,
+        "a message sent back is not claimed"
+    );
+    holder.batch_execute("ROLLBACK").await.unwrap();
+}
