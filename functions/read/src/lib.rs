@@ -5,13 +5,24 @@
 //!   streamed from the database (keyset pagination)
 //! - `GET /openapi.yaml`: the OpenAPI 3.1 document of this API
 
+mod coalesce;
 mod cors;
 mod page;
 mod routes;
 
 use std::sync::Arc;
 
-use shared::{db::Database, framework::Function};
+use bytes::Bytes;
+use shared::{
+    db::{Database, DbError},
+    framework::Function,
+};
+
+use coalesce::Coalescer;
+use page::PageQuery;
+
+/// Page reads, shared by identical requests waiting at the same time (see `coalesce`).
+type Pages = Coalescer<PageQuery, Result<Bytes, DbError>>;
 
 pub use cors::Cors;
 
@@ -38,9 +49,10 @@ impl Settings {
 pub fn function(database: Database, settings: Settings) -> Function {
     let settings = Arc::new(settings);
     let cors = settings.cors.clone();
+    let pages: Arc<Pages> = Coalescer::new(move |query| page::fetch(database.clone(), query));
     Function::http(move |request| {
-        let (database, settings) = (database.clone(), settings.clone());
-        async move { routes::route(request, &database, &settings).await }
+        let (pages, settings) = (pages.clone(), settings.clone());
+        async move { routes::route(request, &pages, &settings).await }
     })
     // Only GET and HEAD are served: a body sent anyway is never read or held.
     .without_request_bodies()

@@ -1,16 +1,15 @@
 //! Which path does what.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use shared::{
-    db::Database,
-    framework::{
-        body::{empty, full},
-        FunctionError, HttpResult,
-    },
+use shared::framework::{
+    body::{empty, full},
+    FunctionError, HttpResult,
 };
 
-use crate::{page, Settings, OPENAPI};
+use crate::{page, Pages, Settings, OPENAPI};
 
 const ALLOW: &str = "GET, HEAD";
 
@@ -21,7 +20,7 @@ const PATHS: [&str; 3] = ["/", "/data", "/openapi.yaml"];
 /// function's response hook (see `crate::function`).
 pub(crate) async fn route(
     request: Request<Bytes>,
-    database: &Database,
+    pages: &Arc<Pages>,
     settings: &Settings,
 ) -> HttpResult {
     let path = request.uri().path();
@@ -29,13 +28,13 @@ pub(crate) async fn route(
         return Err(not_found());
     }
     match request.method() {
-        &Method::GET | &Method::HEAD => get(path, request.uri().query(), database).await,
+        &Method::GET | &Method::HEAD => get(path, request.uri().query(), pages).await,
         &Method::OPTIONS if settings.cors.is_on() => preflight(),
         _ => Err(FunctionError::MethodNotAllowed { allow: ALLOW }),
     }
 }
 
-async fn get(path: &str, query: Option<&str>, database: &Database) -> HttpResult {
+async fn get(path: &str, query: Option<&str>, pages: &Arc<Pages>) -> HttpResult {
     match path {
         "/" => Ok(with_type(
             Response::new(full("Hello, World!")),
@@ -44,10 +43,12 @@ async fn get(path: &str, query: Option<&str>, database: &Database) -> HttpResult
         "/openapi.yaml" => Ok(with_type(Response::new(full(OPENAPI)), "application/yaml")),
         "/data" => {
             let query = page::PageQuery::parse(query)?;
-            let body = page::read(database, query)
+            let page = pages
+                .get(query)
                 .await
+                .ok_or_else(|| FunctionError::Internal("reading the page panicked".into()))?
                 .map_err(shared::function_error)?;
-            let mut response = with_type(Response::new(body), "application/json");
+            let mut response = with_type(Response::new(full(page)), "application/json");
             response
                 .headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -273,3 +273,47 @@ async fn database_down_gives_503_and_recovers_without_a_restart() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_row_committed_before_a_request_is_in_its_answer_while_a_herd_shares_queries() {
+    let db = TestDatabase::create().await;
+    let server = std::sync::Arc::new(start(&db.database).await);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // A herd asking for the very page the checks ask for, so the checks share its queries.
+    let herd: Vec<_> = (0..16)
+        .map(|_| {
+            let (server, stop) = (server.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let reply = get(&server, "/data?limit=1000").await;
+                    assert_eq!(reply.status, StatusCode::OK);
+                }
+            })
+        })
+        .collect();
+    for id in 1..=40 {
+        db.client
+            .batch_execute(&format!(
+                "INSERT INTO users VALUES ({id}, 'u{id}@example.com', 'User {id}')"
+            ))
+            .await
+            .unwrap();
+        // Committed; a request that starts now must see it.
+        let page = get(&server, "/data?limit=1000").await.json();
+        let ids: Vec<i64> = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row["user_id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            (1..=i64::from(id)).collect::<Vec<_>>(),
+            "after row {id}"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for task in herd {
+        task.await.unwrap();
+    }
+}

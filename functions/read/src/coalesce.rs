@@ -1,0 +1,178 @@
+//! Identical page requests share one database query, and every answer is still as fresh as a
+//! query of its own.
+//!
+//! Requests for a key register as waiters. One task per busy key takes all the waiters
+//! registered so far, sends the query, and answers them all with its result; whoever arrives
+//! while that query runs waits for the next round, whose query is sent after they arrived.
+//! So each answer comes from a query sent after its request arrived: it reflects every
+//! write committed before the request (linearizable), yet a thundering herd of N identical
+//! requests costs the database two queries at a time, not N.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    hash::Hash,
+    panic::AssertUnwindSafe,
+    sync::{Arc, Mutex},
+};
+
+use futures_util::{future::BoxFuture, FutureExt};
+use tokio::sync::oneshot;
+
+type Fetch<K, V> = dyn Fn(K) -> BoxFuture<'static, V> + Send + Sync;
+
+/// Shares fetches of the same key among the requests waiting for one.
+pub(crate) struct Coalescer<K, V> {
+    fetch: Box<Fetch<K, V>>,
+    rounds: Mutex<HashMap<K, Round<V>>>,
+}
+
+/// A key's waiters for the next query. While the entry exists, a task serves the key.
+struct Round<V> {
+    waiters: Vec<oneshot::Sender<V>>,
+}
+
+impl<K, V> Coalescer<K, V>
+where
+    K: Hash + Eq + Clone + Send + 'static,
+    V: Clone + Send + 'static,
+{
+    pub(crate) fn new<F, Fut>(fetch: F) -> Arc<Self>
+    where
+        F: Fn(K) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        Arc::new(Self {
+            fetch: Box::new(move |key| fetch(key).boxed()),
+            rounds: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The result of a fetch of `key` sent after this call began; `None` if the fetch
+    /// panicked.
+    pub(crate) async fn get(self: &Arc<Self>, key: K) -> Option<V> {
+        let (sender, receiver) = oneshot::channel();
+        let first = {
+            let mut rounds = self.rounds.lock().unwrap_or_else(|e| e.into_inner());
+            match rounds.get_mut(&key) {
+                Some(round) => {
+                    round.waiters.push(sender);
+                    false
+                }
+                None => {
+                    rounds.insert(
+                        key.clone(),
+                        Round {
+                            waiters: vec![sender],
+                        },
+                    );
+                    true
+                }
+            }
+        };
+        if first {
+            // A task of its own: a waiter that gives up (its client left) stops no one else.
+            tokio::spawn(self.clone().serve(key));
+        }
+        receiver.await.ok()
+    }
+
+    /// Runs rounds for `key` until no one waits.
+    async fn serve(self: Arc<Self>, key: K) {
+        loop {
+            let waiters = {
+                let mut rounds = self.rounds.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(round) = rounds.get_mut(&key) else {
+                    return;
+                };
+                if round.waiters.is_empty() {
+                    rounds.remove(&key);
+                    return;
+                }
+                std::mem::take(&mut round.waiters)
+            };
+            // Sent now: after every waiter just taken had registered.
+            match AssertUnwindSafe((self.fetch)(key.clone()))
+                .catch_unwind()
+                .await
+            {
+                Ok(value) => {
+                    for waiter in waiters {
+                        let _ = waiter.send(value.clone());
+                    }
+                }
+                Err(_) => {
+                    // A bug: drop this round's waiters (they get None) and whoever queued
+                    // behind them, and free the key for the next request.
+                    self.rounds
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&key);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        sync::atomic::{AtomicU64, Ordering},
+        time::Duration,
+    };
+
+    use super::*;
+
+    /// A fetch that takes 20 ms and says which fetch it was (1, 2, ...), counting them.
+    fn counting() -> (Arc<Coalescer<u8, u64>>, Arc<AtomicU64>) {
+        let fetches = Arc::new(AtomicU64::new(0));
+        let counter = fetches.clone();
+        let coalescer = Coalescer::new(move |_key: u8| {
+            let counter = counter.clone();
+            async move {
+                let number = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                number
+            }
+        });
+        (coalescer, fetches)
+    }
+
+    #[tokio::test]
+    async fn a_herd_shares_queries_and_each_answer_comes_from_a_fetch_started_after_it() {
+        let (coalescer, fetches) = counting();
+        let mut tasks = Vec::new();
+        for _ in 0..200 {
+            let coalescer = coalescer.clone();
+            let fetches = fetches.clone();
+            tasks.push(tokio::spawn(async move {
+                // Every fetch numbered at or below this one had started before we arrived.
+                let started_before = fetches.load(Ordering::SeqCst);
+                let answer = coalescer.get(7).await.unwrap();
+                assert!(answer > started_before, "{answer} <= {started_before}");
+            }));
+            if tasks.len() % 20 == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let used = fetches.load(Ordering::SeqCst);
+        assert!(used < 20, "200 requests took {used} fetches");
+    }
+
+    #[tokio::test]
+    async fn keys_do_not_share_and_a_panicking_fetch_frees_its_key() {
+        let coalescer = Coalescer::new(|key: u8| async move {
+            assert!(key != 0, "a bug");
+            key
+        });
+        assert_eq!(coalescer.get(1).await, Some(1));
+        assert_eq!(coalescer.get(2).await, Some(2));
+        assert_eq!(coalescer.get(0).await, None);
+        assert_eq!(coalescer.get(0).await, None, "the key is free again");
+        assert!(coalescer.rounds.lock().unwrap().is_empty());
+    }
+}
