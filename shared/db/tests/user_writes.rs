@@ -299,23 +299,33 @@ async fn a_row_held_elsewhere_stalls_only_its_own_message() {
     assert_eq!(name_of(&test, 5).await.as_deref(), Some("Blocked"));
 }
 
-#[tokio::test]
-async fn a_wait_that_cannot_be_skipped_ends_at_the_lock_timeout() {
-    let test = TestDatabase::create().await;
-    // Another session is inserting user 77 and has not committed: an insert of the same id
-    // must wait for it, with no row to skip.
+/// Another session inserting user 77 without committing: an insert of the same id must wait
+/// for it, with no row to skip. Roll back through the returned connection.
+async fn inserting_user_77(test: &TestDatabase) -> tokio_postgres::Client {
     let holder = pipeline_db::testing::plain_client(&test.config).await;
     holder
         .batch_execute("BEGIN; INSERT INTO users VALUES (77, 'a@example.com', 'Uncommitted')")
         .await
         .unwrap();
+    holder
+}
+
+/// The test database, with a 200 ms lock timeout instead of 2 s.
+fn with_short_lock_timeout(test: &TestDatabase) -> pipeline_db::Database {
     let quick = pipeline_db::DbConfig::from_lookup(|name| match name {
         "DB_LOCK_TIMEOUT_MS" => Some("200".into()),
         _ => std::env::var(name).ok(),
     })
     .unwrap()
     .with_database(&test.name);
-    let database = pipeline_db::Database::new(quick).unwrap();
+    pipeline_db::Database::new(quick).unwrap()
+}
+
+#[tokio::test]
+async fn a_wait_that_cannot_be_skipped_ends_at_the_lock_timeout() {
+    let test = TestDatabase::create().await;
+    let holder = inserting_user_77(&test).await;
+    let database = with_short_lock_timeout(&test);
 
     let error = tokio::time::timeout(
         std::time::Duration::from_secs(10),
@@ -333,18 +343,8 @@ async fn a_wait_that_cannot_be_skipped_ends_at_the_lock_timeout() {
 #[tokio::test]
 async fn a_batch_that_meets_the_lock_timeout_is_written_row_by_row() {
     let test = TestDatabase::create().await;
-    let holder = pipeline_db::testing::plain_client(&test.config).await;
-    holder
-        .batch_execute("BEGIN; INSERT INTO users VALUES (77, 'a@example.com', 'Uncommitted')")
-        .await
-        .unwrap();
-    let quick = pipeline_db::DbConfig::from_lookup(|name| match name {
-        "DB_LOCK_TIMEOUT_MS" => Some("200".into()),
-        _ => std::env::var(name).ok(),
-    })
-    .unwrap()
-    .with_database(&test.name);
-    let writer = pipeline_db::UserWriter::new(pipeline_db::Database::new(quick).unwrap());
+    let holder = inserting_user_77(&test).await;
+    let writer = pipeline_db::UserWriter::new(with_short_lock_timeout(&test));
 
     // The first write waits on user 77 alone; the two behind it become one batch.
     let first = tokio::spawn({
