@@ -17,6 +17,6 @@ pub use pipeline_db as db;
 mod status;
 mod wiring;
 pub use status::function_error;
-pub use wiring::serve_with_database;
+pub use wiring::{serve_with_database, warn_if_not_ready};
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use crate::{
-    db::Database,
+    db::{Database, DbError},
     framework::{Function, Functions},
 };
 
@@ -17,5 +17,12 @@ pub fn serve_with_database(name: &str, make: impl FnOnce(Database) -> Function) 
             log::error!("database settings: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Awaits a function's warm-up; if it fails, says so: the first request tries again anyway.
+pub async fn warn_if_not_ready(warm_up: impl std::future::Future<Output = Result<(), DbError>>) {
+    if let Err(e) = warm_up.await {
+        log::warn!("could not prepare the database at start ({e}); requests will try again");
     }
 }

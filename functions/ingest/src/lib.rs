@@ -33,6 +33,7 @@ pub fn function(database: Database, settings: Settings) -> Function {
     let writer = UserWriter::new(database.clone());
     let tally = Arc::new(Tally::default());
     let housekeeping = Arc::new(Housekeeping::default());
+    let warming = database.clone();
     Function::cloudevent(move |event| {
         let (writer, database) = (writer.clone(), database.clone());
         let (tally, housekeeping, settings) =
@@ -49,5 +50,11 @@ pub fn function(database: Database, settings: Settings) -> Function {
             });
             result.map(drop)
         }
+    })
+    .warm_up(move || {
+        let database = warming.clone();
+        // What the first delivery would wait for (a connection, the schema check, the prepared
+        // statement), done at start instead.
+        shared::warn_if_not_ready(async move { database.prepare_writes().await })
     })
 }

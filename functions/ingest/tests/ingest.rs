@@ -771,3 +771,29 @@ async fn the_function_removes_keys_past_the_retention_by_itself_and_still_stores
         .get(0);
     assert!(left.starts_with("recent@"), "{left}");
 }
+
+/// A fresh database is migrated at start, before the first delivery, which then finds the
+/// schema and its connection ready.
+#[tokio::test]
+async fn start_migrates_and_connects_before_the_first_delivery() {
+    let db = TestDatabase::create_unmigrated().await;
+    let database = Database::new(db.config.clone()).unwrap();
+    let server = TestServer::start(ingest::function(database, ingest::Settings::default())).await;
+    let migrated = "SELECT count(*) FROM pg_tables WHERE tablename = 'processed_messages'";
+    let mut waited = std::time::Duration::ZERO;
+    while db.count(migrated).await == 0 {
+        assert!(
+            waited < std::time::Duration::from_secs(10),
+            "not migrated at start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        waited += std::time::Duration::from_millis(20);
+    }
+    accept(
+        &server,
+        "first-after-start",
+        br#"{"email": "a@example.com", "name": "A"}"#,
+    )
+    .await;
+    assert_eq!(db.count("SELECT count(*) FROM users").await, 1);
+}

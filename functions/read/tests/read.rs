@@ -4,7 +4,7 @@ use http::{Method, StatusCode};
 use serde_json::{json, Value};
 use shared::{
     db::Database,
-    testing::{OwnCluster, TestDatabase, TestServer},
+    testing::{plain_client, OwnCluster, TestDatabase, TestServer},
 };
 
 async fn start(database: &Database) -> TestServer {
@@ -316,4 +316,47 @@ async fn a_row_committed_before_a_request_is_in_its_answer_while_a_herd_shares_q
     for task in herd {
         task.await.unwrap();
     }
+}
+
+/// At start the function opens its connection, checks the schema and prepares the page
+/// query, before any request; a request arriving meanwhile waits for that connection instead
+/// of opening one of its own.
+#[tokio::test]
+async fn start_opens_the_one_connection_the_first_request_uses() {
+    let db = TestDatabase::with_sample_users().await;
+    // Stalls the start's schema check (well inside the 2 s lock timeout).
+    let holder = plain_client(&db.config).await;
+    holder
+        .batch_execute("BEGIN; LOCK schema_migrations IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let backends = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()";
+    let before = db.count(backends).await;
+    let database = Database::new(db.config.clone()).unwrap();
+    let server = std::sync::Arc::new(start(&database).await);
+
+    let mut waited = std::time::Duration::ZERO;
+    while db.count(backends).await == before {
+        assert!(
+            waited < std::time::Duration::from_secs(5),
+            "no connection opened at start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        waited += std::time::Duration::from_millis(10);
+    }
+    let first = tokio::spawn({
+        let server = server.clone();
+        async move { get(&server, "/data").await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    holder.batch_execute("COMMIT").await.unwrap();
+
+    let reply = first.await.unwrap();
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json()["data"].as_array().unwrap().len(), 6);
+    assert_eq!(
+        db.count(backends).await,
+        before + 1,
+        "the first request used the connection opened at start"
+    );
 }

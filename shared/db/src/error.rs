@@ -151,16 +151,23 @@ fn classify(sqlstate: &str) -> DbErrorKind {
 
 impl DbError {
     /// A failure to get a connection to `target` (where the pool connects, for the message).
+    pub(crate) fn no_connection_in_time() -> Self {
+        Self {
+            kind: DbErrorKind::Unavailable,
+            message: "no database connection became free in time (pool exhausted or database unreachable)".into(),
+        }
+    }
+
     pub(crate) fn from_pool(error: PoolError, target: &str) -> Self {
         match error {
             PoolError::Backend(e) => {
                 Self::from_postgres(&format!("cannot connect to the database at {target}"), &e)
             }
-            PoolError::Timeout(_) => Self {
+            PoolError::Timeout(_) => Self::no_connection_in_time(),
+            other => Self {
                 kind: DbErrorKind::Unavailable,
-                message: "no database connection became free in time (pool exhausted or database unreachable)".into(),
+                message: format!("database pool: {other}"),
             },
-            other => Self { kind: DbErrorKind::Unavailable, message: format!("database pool: {other}") },
         }
     }
 }

@@ -48,6 +48,8 @@ struct Inner {
     migrated: OnceCell<()>,
     /// The connection reads share; see [`Database::shared_client`].
     shared: RwLock<Option<Arc<Object>>>,
+    /// Held while the shared connection is being opened, so only one is.
+    replacing_shared: tokio::sync::Mutex<()>,
     /// Wrong settings are said once, at ERROR; every request they fail then gets a 503.
     config_error_reported: AtomicBool,
     /// Where connections go, named in connection errors.
@@ -88,6 +90,7 @@ impl Database {
                 acquire_timeout: config.acquire_timeout,
                 migrated: OnceCell::new(),
                 shared: RwLock::new(None),
+                replacing_shared: tokio::sync::Mutex::new(()),
                 config_error_reported: AtomicBool::new(false),
                 target: config.target(),
             }),
@@ -96,17 +99,27 @@ impl Database {
 
     /// A pooled connection to a migrated schema. The first call migrates; if that fails (the
     /// database is down), a later call tries again.
+    pub(crate) async fn client(&self) -> Result<Object, DbError> {
+        let mut client = self.pooled().await?;
+        self.inner
+            .migrated
+            .get_or_try_init(|| migrations::migrate(&mut client))
+            .await?;
+        Ok(client)
+    }
+
+    /// A pooled connection, as it is.
     ///
     /// A database that cannot be reached is tried again until the acquire timeout: a restart
     /// or a Cloud SQL failover takes seconds, and riding it out beats a 503 (after a run of
     /// failed pushes, Pub/Sub backs off for much longer than the outage lasted).
-    pub(crate) async fn client(&self) -> Result<Object, DbError> {
+    async fn pooled(&self) -> Result<Object, DbError> {
         let deadline = tokio::time::Instant::now() + self.inner.acquire_timeout;
         let mut pause = Duration::from_millis(25);
-        let mut client = loop {
+        loop {
             let got = self.inner.pool.get().await;
             match got.map_err(|e| DbError::from_pool(e, &self.inner.target)) {
-                Ok(client) => break client,
+                Ok(client) => return Ok(client),
                 Err(e) if e.is_transient() && tokio::time::Instant::now() + pause < deadline => {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_millis(500));
@@ -123,31 +136,35 @@ impl Database {
                     return Err(e);
                 }
             }
-        };
-        self.inner
-            .migrated
-            .get_or_try_init(|| migrations::migrate(&mut client))
-            .await?;
-        Ok(client)
+        }
     }
 
     /// A connection that concurrent reads share. tokio-postgres pipelines their queries, so a
     /// burst of reads costs the database and the kernel a fraction of the round trips that a
-    /// connection each would. A connection that has closed (a database restart) is replaced.
+    /// connection each would. A connection that has closed (a database restart) is replaced,
+    /// by one caller while the others wait for it.
     pub(crate) async fn shared_client(&self) -> Result<Arc<Object>, DbError> {
-        let current =
-            |slot: &Option<Arc<Object>>| slot.as_ref().filter(|c| !c.is_closed()).cloned();
-        if let Some(client) = current(&self.inner.shared.read().unwrap_or_else(|e| e.into_inner()))
-        {
+        if let Some(client) = self.current_shared() {
+            return Ok(client);
+        }
+        // Bounded: the caller replacing it may itself wait up to the acquire timeout.
+        let _replacing = tokio::time::timeout(
+            self.inner.acquire_timeout,
+            self.inner.replacing_shared.lock(),
+        )
+        .await
+        .map_err(|_| DbError::no_connection_in_time())?;
+        if let Some(client) = self.current_shared() {
             return Ok(client);
         }
         let fresh = Arc::new(self.client().await?);
-        let mut slot = self.inner.shared.write().unwrap_or_else(|e| e.into_inner());
-        // Another request may have replaced it meanwhile; then ours goes back to the pool.
-        Ok(current(&slot).unwrap_or_else(|| {
-            *slot = Some(fresh.clone());
-            fresh
-        }))
+        *self.inner.shared.write().unwrap_or_else(|e| e.into_inner()) = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    fn current_shared(&self) -> Option<Arc<Object>> {
+        let slot = self.inner.shared.read().unwrap_or_else(|e| e.into_inner());
+        slot.as_ref().filter(|c| !c.is_closed()).cloned()
     }
 
     /// Opens a connection and applies the migrations now, to fail fast at start-up.

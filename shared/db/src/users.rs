@@ -35,7 +35,33 @@ pub struct UserRow {
     pub name: String,
 }
 
+const WRITE_USERS: &str = "SELECT write_user_messages($1, $2, $3, $4)";
+const USERS_AFTER: &str =
+    "SELECT user_id, email, name FROM users WHERE user_id > $1 ORDER BY user_id LIMIT $2";
+
 impl Database {
+    /// Does now what the first write would wait for: opens a connection, brings the schema up
+    /// to date, and prepares the write on that connection (which goes back to the pool).
+    pub async fn prepare_writes(&self) -> Result<(), DbError> {
+        let client = self.client().await?;
+        client
+            .prepare_cached(WRITE_USERS)
+            .await
+            .map_err(|e| DbError::from_postgres("preparing the write", &e))?;
+        Ok(())
+    }
+
+    /// Does now what the first read would wait for: opens the connection reads share, brings
+    /// the schema up to date, and prepares the page query on it.
+    pub async fn prepare_reads(&self) -> Result<(), DbError> {
+        let client = self.shared_client().await?;
+        client
+            .prepare_cached(USERS_AFTER)
+            .await
+            .map_err(|e| DbError::from_postgres("preparing the page query", &e))?;
+        Ok(())
+    }
+
     /// Writes `users` (distinct delivery keys) in one round trip and one transaction, and says
     /// for each what happened. Messages seen before are skipped; later messages for the same
     /// user win; a message whose user row another session holds is skipped without waiting
@@ -44,10 +70,7 @@ impl Database {
     pub async fn write_users(&self, users: &[NewUser]) -> Result<Vec<WriteOutcome>, DbError> {
         let fail = |e: tokio_postgres::Error| DbError::from_postgres("writing users", &e);
         let client = self.client().await?;
-        let statement = client
-            .prepare_cached("SELECT write_user_messages($1, $2, $3, $4)")
-            .await
-            .map_err(fail)?;
+        let statement = client.prepare_cached(WRITE_USERS).await.map_err(fail)?;
         let keys: Vec<_> = users.iter().map(|u| u.delivery_key.as_str()).collect();
         let user_ids: Vec<Option<i32>> = users.iter().map(|u| u.user_id).collect();
         let emails: Vec<&str> = users.iter().map(|u| u.email.as_str()).collect();
@@ -86,12 +109,7 @@ impl Database {
     ) -> Result<impl Stream<Item = Result<UserRow, DbError>> + Send + 'static, DbError> {
         let fail = |e: tokio_postgres::Error| DbError::from_postgres("reading users", &e);
         let client = self.shared_client().await?;
-        let statement = client
-            .prepare_cached(
-                "SELECT user_id, email, name FROM users WHERE user_id > $1 ORDER BY user_id LIMIT $2",
-            )
-            .await
-            .map_err(fail)?;
+        let statement = client.prepare_cached(USERS_AFTER).await.map_err(fail)?;
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&after, &limit];
         let rows = client.query_raw(&statement, params).await.map_err(fail)?;
         // The stream keeps the shared connection alive until it is done or dropped.

@@ -15,7 +15,7 @@ use super::{
     config::ServerOptions,
     error::{crash_response, FunctionError},
     event,
-    function::Function,
+    function::{Function, Handler},
 };
 use crate::logging;
 
@@ -61,18 +61,18 @@ async fn handle(
     if matches!(request.uri().path(), "/favicon.ico" | "/robots.txt") {
         return Err(FunctionError::NotFound("not found".into()));
     }
-    match function {
-        Function::Http(function) if !function.reads_body => {
+    match function.handler {
+        Handler::Http(function) if !function.reads_body => {
             // Never read: dropping it lets hyper discard it or close the connection.
             let (parts, _unread) = request.into_parts();
             (function.handler)(Request::from_parts(parts, Bytes::new())).await
         }
-        Function::Http(function) => {
+        Handler::Http(function) => {
             // The reservation lasts until the handler is done with the body.
             let (parts, body, _reservation) = collect(request, options, budget).await?;
             (function.handler)(Request::from_parts(parts, Bytes::from(body))).await
         }
-        Function::CloudEvent(handler) => {
+        Handler::CloudEvent(handler) => {
             if request.method() != Method::POST {
                 return Err(FunctionError::MethodNotAllowed { allow: "POST" });
             }

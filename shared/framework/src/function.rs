@@ -21,7 +21,16 @@ type EventHandler = dyn Fn(Event) -> BoxFuture<'static, EventResult> + Send + Sy
 
 /// A function the framework can serve. Cheap to clone.
 #[derive(Clone)]
-pub enum Function {
+pub struct Function {
+    pub(crate) handler: Handler,
+    warm_up: Option<Arc<WarmUp>>,
+}
+
+type WarmUp = dyn Fn() -> BoxFuture<'static, ()> + Send + Sync;
+
+/// How a function takes its requests.
+#[derive(Clone)]
+pub(crate) enum Handler {
     /// Gets the request as sent (method, path, query, headers, whole body).
     Http(HttpFunction),
     /// Gets each delivery decoded into a CloudEvent, whatever form it arrived in.
@@ -30,60 +39,31 @@ pub enum Function {
 
 /// An HTTP function, whether it reads request bodies, and what it adds to every response.
 #[derive(Clone)]
-pub struct HttpFunction {
+pub(crate) struct HttpFunction {
     pub(crate) handler: Arc<HttpHandler>,
     pub(crate) reads_body: bool,
     pub(crate) on_response: Option<Arc<ResponseHook>>,
 }
 
 impl Function {
+    fn new(handler: Handler) -> Self {
+        Self {
+            handler,
+            warm_up: None,
+        }
+    }
+
     /// An HTTP function: `handler` gets each request with its whole body.
     pub fn http<F, Fut>(handler: F) -> Self
     where
         F: Fn(Request<Bytes>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = HttpResult> + Send + 'static,
     {
-        Self::Http(HttpFunction {
+        Self::new(Handler::Http(HttpFunction {
             handler: Arc::new(move |request| Box::pin(handler(request))),
             reads_body: true,
             on_response: None,
-        })
-    }
-
-    /// For an HTTP function, headers to add to every response it gives, the framework's own
-    /// included (errors, 404s, a crash): `hook` gets the request's headers and the response's.
-    /// CORS is the usual case. No effect on a CloudEvent function.
-    pub fn on_every_response(
-        self,
-        hook: impl Fn(&HeaderMap, &mut HeaderMap) + Send + Sync + 'static,
-    ) -> Self {
-        match self {
-            Self::Http(function) => Self::Http(HttpFunction {
-                on_response: Some(Arc::new(hook)),
-                ..function
-            }),
-            other => other,
-        }
-    }
-
-    pub(crate) fn response_hook(&self) -> Option<Arc<ResponseHook>> {
-        match self {
-            Self::Http(function) => function.on_response.clone(),
-            Self::CloudEvent(_) => None,
-        }
-    }
-
-    /// For an HTTP function that never looks at request bodies (a read-only API): they are
-    /// not read at all, so a client cannot make the process hold one, and the handler gets an
-    /// empty body. No effect on a CloudEvent function.
-    pub fn without_request_bodies(self) -> Self {
-        match self {
-            Self::Http(function) => Self::Http(HttpFunction {
-                reads_body: false,
-                ..function
-            }),
-            other => other,
-        }
+        }))
     }
 
     /// A CloudEvent function: `handler` gets each delivery as a CloudEvent, whether it came in
@@ -93,14 +73,78 @@ impl Function {
         F: Fn(Event) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = EventResult> + Send + 'static,
     {
-        Self::CloudEvent(Arc::new(move |event| Box::pin(handler(event))))
+        Self::new(Handler::CloudEvent(Arc::new(move |event| {
+            Box::pin(handler(event))
+        })))
+    }
+
+    /// Work to start as soon as the server does, beside it: opening a connection, filling a
+    /// cache, so the first request finds it done instead of doing it. Requests are served
+    /// meanwhile and do not wait for it; it runs once per server, and what it fails at is
+    /// its own to log.
+    pub fn warm_up<F, Fut>(self, start: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Self {
+            warm_up: Some(Arc::new(move || Box::pin(start()))),
+            ..self
+        }
+    }
+
+    /// Starts the warm-up, if there is one, on the current runtime.
+    pub(crate) fn start_warm_up(&self) {
+        if let Some(warm_up) = &self.warm_up {
+            tokio::spawn(warm_up());
+        }
+    }
+
+    /// For an HTTP function, headers to add to every response it gives, the framework's own
+    /// included (errors, 404s, a crash): `hook` gets the request's headers and the response's.
+    /// CORS is the usual case. No effect on a CloudEvent function.
+    pub fn on_every_response(
+        self,
+        hook: impl Fn(&HeaderMap, &mut HeaderMap) + Send + Sync + 'static,
+    ) -> Self {
+        self.map_http(|function| HttpFunction {
+            on_response: Some(Arc::new(hook)),
+            ..function
+        })
+    }
+
+    pub(crate) fn response_hook(&self) -> Option<Arc<ResponseHook>> {
+        match &self.handler {
+            Handler::Http(function) => function.on_response.clone(),
+            Handler::CloudEvent(_) => None,
+        }
+    }
+
+    /// For an HTTP function that never looks at request bodies (a read-only API): they are
+    /// not read at all, so a client cannot make the process hold one, and the handler gets an
+    /// empty body. No effect on a CloudEvent function.
+    pub fn without_request_bodies(self) -> Self {
+        self.map_http(|function| HttpFunction {
+            reads_body: false,
+            ..function
+        })
+    }
+
+    fn map_http(self, change: impl FnOnce(HttpFunction) -> HttpFunction) -> Self {
+        match self.handler {
+            Handler::Http(function) => Self {
+                handler: Handler::Http(change(function)),
+                ..self
+            },
+            Handler::CloudEvent(_) => self,
+        }
     }
 
     /// Which kind of function this is.
     pub fn signature_type(&self) -> SignatureType {
-        match self {
-            Self::Http(_) => SignatureType::Http,
-            Self::CloudEvent(_) => SignatureType::CloudEvent,
+        match self.handler {
+            Handler::Http(_) => SignatureType::Http,
+            Handler::CloudEvent(_) => SignatureType::CloudEvent,
         }
     }
 }

@@ -26,6 +26,7 @@ pub async fn serve(
     options: ServerOptions,
     shutdown: impl Future<Output = ()>,
 ) {
+    function.start_warm_up();
     let options = Arc::new(options);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

@@ -288,3 +288,29 @@ async fn an_idle_http2_connection_is_closed() {
         .ok();
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_warm_up_starts_with_the_server_and_requests_do_not_wait_for_it() {
+    let started = Arc::new(Notify::new());
+    let never_done = Arc::new(Notify::new());
+    let (signal, hold) = (started.clone(), never_done.clone());
+    let function =
+        Function::http(|_| async { Ok(Response::new(full("served"))) }).warm_up(move || {
+            let (signal, hold) = (signal.clone(), hold.clone());
+            async move {
+                signal.notify_one();
+                hold.notified().await;
+            }
+        });
+    let server = TestServer::start(function).await;
+    tokio::time::timeout(Duration::from_secs(5), started.notified())
+        .await
+        .expect("the warm-up starts before any request");
+    let reply = tokio::time::timeout(
+        Duration::from_secs(5),
+        server.send(Method::GET, "/", &[], ""),
+    )
+    .await
+    .expect("a request is served while the warm-up is still running");
+    assert_eq!(reply.status, StatusCode::OK);
+}
