@@ -87,10 +87,16 @@ fn service_context() -> Option<serde_json::Value> {
 }
 
 /// The project whose traces the log lines point to.
-fn project_id() -> Option<String> {
-    ["GOOGLE_CLOUD_PROJECT", "GCP_PROJECT", "GCLOUD_PROJECT"]
-        .iter()
-        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+/// Read once: on Cloud Run every request carries a trace header, so this is asked per request.
+fn project_id() -> Option<&'static str> {
+    static PROJECT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    PROJECT
+        .get_or_init(|| {
+            ["GOOGLE_CLOUD_PROJECT", "GCP_PROJECT", "GCLOUD_PROJECT"]
+                .iter()
+                .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        })
+        .as_deref()
 }
 
 /// The trace id of a W3C `traceparent` or an `X-Cloud-Trace-Context` header.
