@@ -51,17 +51,22 @@ pub fn function(database: Database, settings: Settings) -> Function {
     let cors = settings.cors.clone();
     let reads = database.clone();
     let pages: Arc<Pages> = Coalescer::new(move |query| page::fetch(database.clone(), query));
-    Function::http(move |request| {
+    let function = Function::http(move |request| {
         let (pages, settings) = (pages.clone(), settings.clone());
         async move { routes::route(request, &pages, &settings).await }
     })
     // Only GET and HEAD are served: a body sent anyway is never read or held.
     .without_request_bodies()
-    .on_every_response(move |request, response| cors.apply(request, response))
     .warm_up(move || {
         let database = reads.clone();
         // What the first request would wait for (a connection, the schema check, the prepared
         // statement), done at start instead.
         shared::warn_if_not_ready(async move { database.prepare_reads().await })
-    })
+    });
+    if cors.is_on() {
+        function.on_every_response(move |request, response| cors.apply(request, response))
+    } else {
+        // No hook: a response then needs nothing of the request's headers kept.
+        function
+    }
 }
