@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use crate::{
-    db::{Database, DbError},
+    db::{Database, DbError, DbErrorKind},
     framework::{Function, Functions},
 };
 
@@ -22,7 +22,12 @@ pub fn serve_with_database(name: &str, make: impl FnOnce(Database) -> Function) 
 
 /// Awaits a function's warm-up; if it fails, says so: the first request tries again anyway.
 pub async fn warn_if_not_ready(warm_up: impl std::future::Future<Output = Result<(), DbError>>) {
-    if let Err(e) = warm_up.await {
-        log::warn!("could not prepare the database at start ({e}); requests will try again");
+    match warm_up.await {
+        // Wrong settings have been said once, at ERROR, where they were found.
+        Err(e) if *e.kind() == DbErrorKind::Config => {}
+        Err(e) => {
+            log::warn!("could not prepare the database at start ({e}); requests will try again")
+        }
+        Ok(()) => {}
     }
 }

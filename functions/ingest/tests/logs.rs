@@ -112,3 +112,36 @@ async fn stored_messages_are_summed_up_and_dead_letters_logged_each() {
         "the dead letter was not logged on its own: {lines:?}"
     );
 }
+
+#[tokio::test]
+async fn wrong_database_settings_are_said_once_at_error_warm_up_included() {
+    let logs = captured();
+    let db = TestDatabase::create().await;
+    let wrong = shared::db::DbConfig::from_lookup(|name| match name {
+        "PGUSER" => Some("no_such_role".into()),
+        _ => std::env::var(name).ok(),
+    })
+    .unwrap()
+    .with_database(&db.name);
+    let database = shared::db::Database::new(wrong).unwrap();
+    // The start's warm-up fails on them too.
+    let server = TestServer::start(ingest::function(database, ingest::Settings::default())).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for i in 0..3 {
+        let user = json!({"email": format!("w{i}@example.com"), "name": "Waits"});
+        let reply = common::deliver(&server, &format!("w-{i}"), user.to_string().as_bytes()).await;
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let lines = logs.0.lock().unwrap().clone();
+    // Each 503 is a WARN retry line; what is wrong is said at ERROR once, not again by the
+    // start's warm-up.
+    let errors = lines
+        .iter()
+        .filter(|(level, line)| *level == Level::Error && line.contains("check PGUSER"))
+        .count();
+    assert_eq!(errors, 1, "{lines:#?}");
+    assert!(
+        !lines.iter().any(|(_, line)| line.contains("at start")),
+        "{lines:#?}"
+    );
+}
