@@ -19,7 +19,8 @@ use super::{
 };
 
 /// Serves `function` on `listener` until `shutdown` completes, then stops accepting and gives
-/// in-flight requests up to `options.shutdown_grace` to finish.
+/// in-flight requests up to `options.shutdown_grace` to finish. The function's warm-up, if
+/// it has one, starts first, beside the accept loop.
 pub async fn serve(
     listener: TcpListener,
     function: Function,
