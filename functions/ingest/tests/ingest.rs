@@ -695,12 +695,7 @@ async fn a_row_held_elsewhere_gets_503_while_other_messages_flow() {
 #[tokio::test]
 async fn wrong_database_settings_keep_messages_waiting_with_503() {
     let db = TestDatabase::create().await;
-    let wrong = shared::db::DbConfig::from_lookup(|name| match name {
-        "PGUSER" => Some("no_such_role".into()),
-        _ => std::env::var(name).ok(),
-    })
-    .unwrap()
-    .with_database(&db.name);
+    let wrong = common::wrong_user(&db.name);
     let database = Database::new(wrong).unwrap();
     let error = database.check().await.expect_err("the role does not exist");
     assert_eq!(*error.kind(), shared::db::DbErrorKind::Config);

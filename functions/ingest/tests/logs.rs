@@ -117,12 +117,7 @@ async fn stored_messages_are_summed_up_and_dead_letters_logged_each() {
 async fn wrong_database_settings_are_said_once_at_error_warm_up_included() {
     let logs = captured();
     let db = TestDatabase::create().await;
-    let wrong = shared::db::DbConfig::from_lookup(|name| match name {
-        "PGUSER" => Some("no_such_role".into()),
-        _ => std::env::var(name).ok(),
-    })
-    .unwrap()
-    .with_database(&db.name);
+    let wrong = common::wrong_user(&db.name);
     let database = shared::db::Database::new(wrong).unwrap();
     // The start's warm-up fails on them too.
     let server = TestServer::start(ingest::function(database, ingest::Settings::default())).await;

@@ -1,4 +1,5 @@
-//! Deliveries shaped as Eventarc sends them, shared by the ingest test files.
+//! Deliveries shaped as Eventarc sends them, and other helpers shared by the ingest test
+//! files.
 #![allow(dead_code)] // each test file uses its own share
 
 use base64::Engine;
@@ -55,4 +56,15 @@ pub async fn deliver_raw(server: &TestServer, id: &str, ty: &str, body: String) 
             body,
         )
         .await
+}
+
+/// The test cluster's settings for `database`, but with a role that does not exist: a
+/// configuration error, which no retry mends.
+pub fn wrong_user(database: &str) -> shared::db::DbConfig {
+    shared::db::DbConfig::from_lookup(|name| match name {
+        "PGUSER" => Some("no_such_role".into()),
+        _ => std::env::var(name).ok(),
+    })
+    .unwrap()
+    .with_database(database)
 }
