@@ -1,5 +1,6 @@
 //! The pipeline's queries on `users` and `processed_messages`.
 
+use deadpool_postgres::Object;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 
 use super::{error::DbError, storable::DeliveryKey, Database};
@@ -39,27 +40,27 @@ const WRITE_USERS: &str = "SELECT write_user_messages($1, $2, $3, $4)";
 const USERS_AFTER: &str =
     "SELECT user_id, email, name FROM users WHERE user_id > $1 ORDER BY user_id LIMIT $2";
 
+/// Prepares `statement` into `client`'s statement cache, where its first use will find it.
+async fn prepare(client: &Object, statement: &str, what: &str) -> Result<(), DbError> {
+    client
+        .prepare_cached(statement)
+        .await
+        .map(drop)
+        .map_err(|e| DbError::from_postgres(what, &e))
+}
+
 impl Database {
     /// Does now what the first write would wait for: opens a connection, brings the schema up
     /// to date, and prepares the write on that connection (which goes back to the pool).
     pub async fn prepare_writes(&self) -> Result<(), DbError> {
-        let client = self.client().await?;
-        client
-            .prepare_cached(WRITE_USERS)
-            .await
-            .map_err(|e| DbError::from_postgres("preparing the write", &e))?;
-        Ok(())
+        prepare(&self.client().await?, WRITE_USERS, "preparing the write").await
     }
 
     /// Does now what the first read would wait for: opens the connection reads share, brings
     /// the schema up to date, and prepares the page query on it.
     pub async fn prepare_reads(&self) -> Result<(), DbError> {
-        let client = self.shared_client().await?;
-        client
-            .prepare_cached(USERS_AFTER)
-            .await
-            .map_err(|e| DbError::from_postgres("preparing the page query", &e))?;
-        Ok(())
+        let shared = self.shared_client().await?;
+        prepare(&shared, USERS_AFTER, "preparing the page query").await
     }
 
     /// Writes `users` (distinct delivery keys) in one round trip and one transaction, and says
