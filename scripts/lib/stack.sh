@@ -126,7 +126,7 @@ stack_stop_emulator() {
 stack_follow_logs() {
   local logs=("$STACK_DIR/logs/read.log" "$STACK_DIR/logs/ingest.log")
   [ -n "${EMULATOR:-}" ] && logs+=("$STACK_DIR/logs/pubsub-emulator.log")
-  exec tail -n 0 -F "${logs[@]}" > >(stack_quiet_emulator)
+  exec tail -n 0 -F ${logs[@]+"${logs[@]}"} > >(stack_quiet_emulator)
 }
 
 stack_quiet_emulator() {

@@ -89,7 +89,7 @@ echo "scripts/dev and scripts/publish through the emulator (when installed)"
 ingest_port=$(free_port) read_port=$(free_port)
 emulator_args=(--no-emulator)
 if stack_find_emulator; then emulator_args=(--pubsub-port "$(free_port)"); fi
-start_dev a --ingest-port "$ingest_port" --read-port "$read_port" "${emulator_args[@]}"
+start_dev a --ingest-port "$ingest_port" --read-port "$read_port" ${emulator_args[@]+"${emulator_args[@]}"}
 export PIPELINE_ENV=$work/state-a/env
 expect "a message is published and reported stored" 0 ": stored" \
   scripts/publish '{"email": "ada@example.com", "name": "Ada Lovelace"}'
