@@ -22,10 +22,11 @@ COPY --from=plan /src/recipe.json recipe.json
 RUN with-static-openssl cargo chef cook --release --locked --recipe-path recipe.json -p ingest -p read
 COPY . .
 RUN with-static-openssl cargo build --release --locked -p ingest -p read \
-    && mkdir -p /out && cp target/release/ingest target/release/dead-letters target/release/read /out/
+    && mkdir -p /out && cp target/release/ingest target/release/dead-letters target/release/migrate target/release/read /out/
 
 FROM gcr.io/distroless/cc-debian12:nonroot AS ingest
-COPY --from=build /out/ingest /out/dead-letters /usr/local/bin/
+# migrate: the deploy's migration job runs this image with it as the command.
+COPY --from=build /out/ingest /out/dead-letters /out/migrate /usr/local/bin/
 ENV FUNCTION_TARGET=ingest FUNCTION_SIGNATURE_TYPE=cloudevent PORT=8080
 USER nonroot:nonroot
 EXPOSE 8080

@@ -4,6 +4,7 @@
 step() { printf '\n==> %s\n' "$*" >&2; }
 note() { printf '    %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 

@@ -43,6 +43,10 @@ stack_start_postgres() {
     psql -X -q -c "CREATE DATABASE $DATABASE"
   fi
   export PGDATABASE=$DATABASE
+  # As in production, the schema's owner migrates and makes the functions' login roles
+  # before they start; each function then logs in as its own least-privilege role.
+  "$BIN_DIR/migrate" >>"$STACK_DIR/logs/migrate.log" 2>&1 \
+    || { tail -n 20 "$STACK_DIR/logs/migrate.log" >&2; die "the migrations failed (log: $STACK_DIR/logs/migrate.log)"; }
 }
 
 stack_stop_postgres() {
@@ -59,7 +63,7 @@ http_up() {
 stack_start_function() {
   local name=$1 port=$2
   require_free_port "$port" "$name"
-  PORT=$port FUNCTION_TARGET=$name RUST_LOG=${RUST_LOG:-info,ingest=debug} \
+  PORT=$port FUNCTION_TARGET=$name PGUSER=pipeline_$name RUST_LOG=${RUST_LOG:-info,ingest=debug} \
     "$BIN_DIR/$name" >>"$STACK_DIR/logs/$name.log" 2>&1 &
   echo $! >"$STACK_DIR/pids/$name"
   wait_for 20 http_up "$port" || { tail -n 20 "$STACK_DIR/logs/$name.log" >&2; die "$name did not start (its log: $STACK_DIR/logs/$name.log)"; }
@@ -74,9 +78,8 @@ stack_stop_function() {
   rm -f "$STACK_DIR/pids/$name"
 }
 
-# Migrates the schema (the functions do it on first use) and loads the six sample users.
+# Loads the six sample users (as the owner: the functions' roles cannot).
 stack_load_sample_users() {
-  curl -fsS -o /dev/null "http://127.0.0.1:$READ_PORT/data" || die "read did not answer /data"
   psql -X -q -v ON_ERROR_STOP=1 -f "$STACK_ROOT/shared/db/sql/sample_users.sql" >/dev/null
 }
 

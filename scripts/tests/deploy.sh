@@ -37,9 +37,24 @@ esac
 EOF
 cat >"$work/bin/gcloud" <<'EOF'
 #!/usr/bin/env bash
+# Stand-in for gcloud: its account is FAKE_ACCOUNT; `alpha` is missing with FAKE_NO_ALPHA.
 echo "gcloud $*" >>"$FAKE_LOG"
+case "$*" in
+  "config get-value account") echo "${FAKE_ACCOUNT:-deployer@example.com}" ;;
+  "auth application-default print-access-token") echo "adc-token" ;;
+  alpha*) [ -z "${FAKE_NO_ALPHA:-}" ] || exit 1 ;;
+esac
 EOF
-cp "$work/bin/gcloud" "$work/bin/docker"
+cat >"$work/bin/curl" <<'EOF'
+#!/usr/bin/env bash
+# Stand-in for Google's tokeninfo: the application-default credentials are FAKE_ADC_ACCOUNT's.
+echo "curl $*" >>"$FAKE_LOG"
+printf '{\n  "email": "%s",\n  "email_verified": "true"\n}\n' "${FAKE_ADC_ACCOUNT:-deployer@example.com}"
+EOF
+cat >"$work/bin/docker" <<'EOF'
+#!/usr/bin/env bash
+echo "docker $*" >>"$FAKE_LOG"
+EOF
 chmod +x "$work/bin/"*
 export PATH=$work/bin:$PATH
 
@@ -76,6 +91,17 @@ echo "  rust-pubsub-pipeline:dbPassword: {secure: v1:abc}" >>"$work/repo/pulumi/
 run "with the password it previews" 0 "pulumi preview" --stack prod --preview
 expect_log "prerequisite APIs enabled first" "gcloud services enable cloudresourcemanager.googleapis.com serviceusage.googleapis.com --project pipeline-test-1"
 expect_log "then pulumi preview" "pulumi preview --diff"
+expect_log "the token goes to tokeninfo on standard input, not as an argument" "curl .*access_token@-"
+refute_log "no token on a command line" "adc-token"
+run "one principal for gcloud and the providers is said" 0 "both act as deployer@example.com" --stack prod --preview
+FAKE_ADC_ACCOUNT=someone-else@example.com \
+  run "two principals are said, with the fix" 0 "but the Pulumi providers use the application-default credentials of someone-else@example.com" \
+  --stack prod --preview
+echo "  rust-pubsub-pipeline:alertEmail: ops@example.com" >>"$work/repo/pulumi/Pulumi.prod.yaml"
+FAKE_NO_ALPHA=1 run "an alert address without gcloud alpha is refused" 1 "gcloud components install alpha" \
+  --stack prod --preview
+refute_log "nothing previewed without the component" "pulumi preview"
+run "an alert address with gcloud alpha and beta previews" 0 "pulumi preview" --stack prod --preview
 run "another --project than the stack's is refused" 1 "has gcp:project=pipeline-test-1, not other-project-2" \
   --stack prod --project other-project-2
 

@@ -172,7 +172,13 @@ impl DbConfig {
         copy
     }
 
-    /// True when every host is a Unix socket directory, where TLS does not apply.
+    /// The same server and database, as another role (the functions' least-privilege ones).
+    pub fn with_user(&self, name: &str) -> Self {
+        let mut copy = self.clone();
+        copy.postgres.user(name);
+        copy
+    }
+
     /// Where connections go, for messages: `host:port` or the socket file; never credentials.
     pub fn target(&self) -> String {
         use tokio_postgres::config::Host;
@@ -196,6 +202,7 @@ impl DbConfig {
         }
     }
 
+    /// True when every host is a Unix socket directory, where TLS does not apply.
     pub(crate) fn is_unix_socket(&self) -> bool {
         self.postgres
             .get_hosts()

@@ -100,8 +100,12 @@ impl DbError {
                 text
             }
         };
-        let advice = match kind {
-            DbErrorKind::Config => {
+        let advice = match (&kind, error.code()) {
+            (DbErrorKind::Config, Some(code)) if code.code() == INSUFFICIENT_PRIVILEGE => {
+                "; the role lacks a grant: run the migrations as the schema's owner (the migrate job, \
+                 or the migrate binary), and check that PGUSER is the function's own role"
+            }
+            (DbErrorKind::Config, _) => {
                 "; a configuration error: check PGUSER, PGPASSWORD (or PGPASSWORD_FILE) and PGDATABASE"
             }
             _ => "",
@@ -128,6 +132,8 @@ fn is_io(error: &tokio_postgres::Error) -> bool {
 const SEQUENCE_EXHAUSTED: &str = "2200H";
 
 /// Maps a SQLSTATE to what the caller should do.
+const INSUFFICIENT_PRIVILEGE: &str = "42501";
+
 fn classify(sqlstate: &str) -> DbErrorKind {
     match sqlstate {
         // Not this message's fault: no generated id is left for anyone. Keep the message
@@ -135,6 +141,9 @@ fn classify(sqlstate: &str) -> DbErrorKind {
         SEQUENCE_EXHAUSTED => DbErrorKind::Unavailable,
         // invalid_authorization_specification (no such role), invalid_password, no such database
         "28000" | "28P01" | "3D000" => DbErrorKind::Config,
+        // insufficient_privilege: the role lacks a grant (a function's role meeting a schema
+        // its owner has not migrated yet, or a role set up by hand)
+        INSUFFICIENT_PRIVILEGE => DbErrorKind::Config,
         // lock_not_available (lock_timeout), query_canceled (statement_timeout)
         "55P03" | "57014" => DbErrorKind::Busy,
         // serialization_failure, deadlock_detected

@@ -7,6 +7,7 @@ mod dead_letters;
 pub mod error;
 mod group_commit;
 mod migrations;
+mod roles;
 mod storable;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -29,6 +30,7 @@ pub use config::DbConfig;
 pub use dead_letters::{DeadLetter, KeptLetter, LetterSelection, LetterSummary};
 pub use error::{DbError, DbErrorKind};
 pub use group_commit::UserWriter;
+pub use roles::FunctionRole;
 pub use storable::{DeliveryKey, NUL_STAND_IN};
 pub use users::{NewUser, UserRow, WriteOutcome};
 

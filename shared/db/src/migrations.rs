@@ -42,6 +42,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "dead_letter_operations",
         include_str!("../migrations/0008_dead_letter_operations.sql"),
     ),
+    (
+        9,
+        "function_roles",
+        include_str!("../migrations/0009_function_roles.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names this schema's migration lock.

@@ -1,0 +1,69 @@
+//! Brings a database up to date as its owner, before the functions run on it: applies the
+//! migrations, and makes the login roles the two functions use (least privilege; see
+//! migration 0009). The deploy runs it as a Cloud Run job; `scripts/dev` runs it locally.
+//!
+//! Connection settings are the functions' (`PG*`, `DATABASE_URL`), for the owner's role.
+//! `PIPELINE_READ_PASSWORD` and `PIPELINE_INGEST_PASSWORD`, when set, become the passwords
+//! of `pipeline_read` and `pipeline_ingest`; unset, a password is left as it is (locally,
+//! over a Unix socket with trust authentication, none is needed).
+
+use std::process::ExitCode;
+
+use shared::db::{Database, DbError, FunctionRole};
+
+fn password_variable(role: FunctionRole) -> &'static str {
+    match role {
+        FunctionRole::Read => "PIPELINE_READ_PASSWORD",
+        FunctionRole::Ingest => "PIPELINE_INGEST_PASSWORD",
+    }
+}
+
+async fn migrate(database: &Database) -> Result<(), DbError> {
+    database.check().await?;
+    for role in FunctionRole::ALL {
+        let password = std::env::var(password_variable(role))
+            .ok()
+            .filter(|p| !p.is_empty());
+        database.provision_login(role, password.as_deref()).await?;
+        log::info!(
+            "role {} ready (member of {}{})",
+            role.login(),
+            role.group(),
+            if password.is_some() {
+                ", password set"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    shared::logging::init_with_default_level("info");
+    if std::env::args()
+        .nth(1)
+        .is_some_and(|a| a == "-h" || a == "--help")
+    {
+        println!("migrate: applies the migrations and makes the functions' login roles, as the schema's owner (PG* settings; PIPELINE_READ_PASSWORD, PIPELINE_INGEST_PASSWORD)");
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            log::error!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = Database::from_env().map(|database| runtime.block_on(migrate(&database)));
+    match result.and_then(|r| r) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("migrating failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
