@@ -7,6 +7,10 @@
 //! So each answer comes from a query sent after its request arrived: it reflects every
 //! write committed before the request (linearizable), yet a thundering herd of N identical
 //! requests costs the database two queries at a time, not N.
+//!
+//! What waits is bounded: a round whose waiters have all gone (their clients left) sends no
+//! query, and past `most_keys` distinct keys in flight a request for another key is turned
+//! away at once ([`Overloaded`]) instead of queueing work the database cannot keep up with.
 
 use std::{
     collections::HashMap,
@@ -25,7 +29,12 @@ type Fetch<K, V> = dyn Fn(K) -> BoxFuture<'static, V> + Send + Sync;
 pub(crate) struct Coalescer<K, V> {
     fetch: Box<Fetch<K, V>>,
     rounds: Mutex<HashMap<K, Round<V>>>,
+    most_keys: usize,
 }
+
+/// Too many distinct keys are being fetched already: try again shortly.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Overloaded;
 
 /// A key's waiters for the next query. While the entry exists, a task serves the key.
 struct Round<V> {
@@ -37,7 +46,7 @@ where
     K: Hash + Eq + Clone + Send + 'static,
     V: Clone + Send + 'static,
 {
-    pub(crate) fn new<F, Fut>(fetch: F) -> Arc<Self>
+    pub(crate) fn new<F, Fut>(most_keys: usize, fetch: F) -> Arc<Self>
     where
         F: Fn(K) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = V> + Send + 'static,
@@ -45,20 +54,23 @@ where
         Arc::new(Self {
             fetch: Box::new(move |key| fetch(key).boxed()),
             rounds: Mutex::new(HashMap::new()),
+            most_keys,
         })
     }
 
-    /// The result of a fetch of `key` sent after this call began; `None` if the fetch
-    /// panicked.
-    pub(crate) async fn get(self: &Arc<Self>, key: K) -> Option<V> {
+    /// The result of a fetch of `key` sent after this call began; `Ok(None)` if the fetch
+    /// panicked, `Err(Overloaded)` when `most_keys` other keys are in flight.
+    pub(crate) async fn get(self: &Arc<Self>, key: K) -> Result<Option<V>, Overloaded> {
         let (sender, receiver) = oneshot::channel();
         let first = {
             let mut rounds = self.rounds.lock().unwrap_or_else(|e| e.into_inner());
+            let in_flight = rounds.len();
             match rounds.get_mut(&key) {
                 Some(round) => {
                     round.waiters.push(sender);
                     false
                 }
+                None if in_flight >= self.most_keys => return Err(Overloaded),
                 None => {
                     rounds.insert(
                         key.clone(),
@@ -74,7 +86,7 @@ where
             // A task of its own: a waiter that gives up (its client left) stops no one else.
             tokio::spawn(self.clone().serve(key));
         }
-        receiver.await.ok()
+        Ok(receiver.await.ok())
     }
 
     /// Runs rounds for `key` until no one waits.
@@ -85,6 +97,8 @@ where
                 let Some(round) = rounds.get_mut(&key) else {
                     return;
                 };
+                // Whoever gave up (the client left) is owed nothing.
+                round.waiters.retain(|waiter| !waiter.is_closed());
                 if round.waiters.is_empty() {
                     rounds.remove(&key);
                     return;
@@ -128,7 +142,7 @@ mod tests {
     fn counting() -> (Arc<Coalescer<u8, u64>>, Arc<AtomicU64>) {
         let fetches = Arc::new(AtomicU64::new(0));
         let counter = fetches.clone();
-        let coalescer = Coalescer::new(move |_key: u8| {
+        let coalescer = Coalescer::new(64, move |_key: u8| {
             let counter = counter.clone();
             async move {
                 let number = counter.fetch_add(1, Ordering::SeqCst) + 1;
@@ -149,7 +163,7 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 // Every fetch numbered at or below this one had started before we arrived.
                 let started_before = fetches.load(Ordering::SeqCst);
-                let answer = coalescer.get(7).await.unwrap();
+                let answer = coalescer.get(7).await.unwrap().unwrap();
                 assert!(answer > started_before, "{answer} <= {started_before}");
             }));
             if tasks.len() % 20 == 0 {
@@ -165,14 +179,65 @@ mod tests {
 
     #[tokio::test]
     async fn keys_do_not_share_and_a_panicking_fetch_frees_its_key() {
-        let coalescer = Coalescer::new(|key: u8| async move {
+        let coalescer = Coalescer::new(64, |key: u8| async move {
             assert!(key != 0, "a bug");
             key
         });
-        assert_eq!(coalescer.get(1).await, Some(1));
-        assert_eq!(coalescer.get(2).await, Some(2));
-        assert_eq!(coalescer.get(0).await, None);
-        assert_eq!(coalescer.get(0).await, None, "the key is free again");
+        assert_eq!(coalescer.get(1).await, Ok(Some(1)));
+        assert_eq!(coalescer.get(2).await, Ok(Some(2)));
+        assert_eq!(coalescer.get(0).await, Ok(None));
+        assert_eq!(coalescer.get(0).await, Ok(None), "the key is free again");
         assert!(coalescer.rounds.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn waiters_that_left_cost_no_fetch_and_keys_in_flight_are_bounded() {
+        let (coalescer, fetches) = counting();
+        // A fetch of key 1 is under way; 50 requests arrive for its next round and give up.
+        let first = tokio::spawn({
+            let coalescer = coalescer.clone();
+            async move { coalescer.get(1).await }
+        });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let abandoned: Vec<_> = (0..50)
+            .map(|_| {
+                let coalescer = coalescer.clone();
+                tokio::spawn(async move { coalescer.get(1).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        abandoned.iter().for_each(|task| task.abort());
+        first.await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            1,
+            "no fetch for requests that left"
+        );
+
+        let bounded = Coalescer::new(2, |key: u8| async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            key
+        });
+        let (a, b) = (bounded.clone(), bounded.clone());
+        let busy = tokio::spawn(async move { tokio::join!(a.get(1), b.get(2)) });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(
+            bounded.get(3).await,
+            Err(Overloaded),
+            "a third key is turned away"
+        );
+        assert_eq!(
+            bounded.get(1).await,
+            Ok(Some(1)),
+            "a key in flight still shares"
+        );
+        let (a, b) = busy.await.unwrap();
+        assert_eq!((a, b), (Ok(Some(1)), Ok(Some(2))));
+        assert_eq!(
+            bounded.get(3).await,
+            Ok(Some(3)),
+            "room again once they are done"
+        );
     }
 }

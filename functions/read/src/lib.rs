@@ -1,8 +1,8 @@
 //! The read function: the public face of the data, an HTTP function.
 //!
 //! - `GET /`: `Hello, World!`
-//! - `GET /data?limit=&after=`: users in id order as `{"data": [...], "next": "..."}`,
-//!   streamed from the database (keyset pagination)
+//! - `GET /data?limit=&after=`: users in id order as `{"data": [...], "next": "..."}`
+//!   (keyset pagination), each page read whole and shared by identical requests
 //! - `GET /openapi.yaml`: the OpenAPI 3.1 document of this API
 
 mod coalesce;
@@ -10,7 +10,7 @@ mod cors;
 mod page;
 mod routes;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use shared::{
@@ -23,6 +23,17 @@ use page::PageQuery;
 
 /// Page reads, shared by identical requests waiting at the same time (see `coalesce`).
 type Pages = Coalescer<PageQuery, Result<Bytes, DbError>>;
+
+/// Distinct pages read at once, at most; past it a request gets 503 with Retry-After. A
+/// page is at most 1,001 rows (about 80 KB), so this bounds what waiting reads can hold.
+const MOST_PAGES_IN_FLIGHT: usize = 256;
+
+/// How `/data` is read: the shared page reads, and how long one request may wait for its
+/// page from its arrival (the database's reply timeout).
+pub(crate) struct Reads {
+    pages: Arc<Pages>,
+    wait: Duration,
+}
 
 pub use cors::Cors;
 
@@ -49,16 +60,20 @@ impl Settings {
 pub fn function(database: Database, settings: Settings) -> Function {
     let settings = Arc::new(settings);
     let cors = settings.cors.clone();
-    let reads = database.clone();
-    let pages: Arc<Pages> = Coalescer::new(move |query| page::fetch(database.clone(), query));
+    let warm = database.clone();
+    let wait = database.reply_timeout();
+    let pages: Arc<Pages> = Coalescer::new(MOST_PAGES_IN_FLIGHT, move |query| {
+        page::fetch(database.clone(), query)
+    });
+    let reads = Arc::new(Reads { pages, wait });
     let function = Function::http(move |request| {
-        let (pages, settings) = (pages.clone(), settings.clone());
-        async move { routes::route(request, &pages, &settings).await }
+        let (reads, settings) = (reads.clone(), settings.clone());
+        async move { routes::route(request, &reads, &settings).await }
     })
     // Only GET and HEAD are served: a body sent anyway is never read or held.
     .without_request_bodies()
     .warm_up(move || {
-        let database = reads.clone();
+        let database = warm.clone();
         // What the first request would wait for (a connection, the schema check, the prepared
         // statement), done at start instead.
         shared::warn_if_not_ready(async move { database.prepare_reads().await })

@@ -1,7 +1,6 @@
 //! `/data`: its query parameters and the JSON page.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use futures_util::TryStreamExt;
 use shared::{
     db::{Database, DbError, UserRow},
     framework::FunctionError,
@@ -71,10 +70,8 @@ impl PageQuery {
 /// The page `query` asks for, read from the database whole (1,000 rows at most: about
 /// 80 KB), so that every request sharing the query can be answered with the same bytes.
 pub async fn fetch(database: Database, query: PageQuery) -> Result<Bytes, DbError> {
-    let rows: Vec<UserRow> = database
+    let rows = database
         .users_after(query.after, query.rows_wanted())
-        .await?
-        .try_collect()
         .await?;
     Ok(render(query, rows))
 }

@@ -9,7 +9,7 @@ use shared::framework::{
     FunctionError, HttpResult,
 };
 
-use crate::{page, Pages, Settings, OPENAPI};
+use crate::{coalesce::Overloaded, page, Reads, Settings, OPENAPI};
 
 const ALLOW: &str = "GET, HEAD";
 
@@ -20,7 +20,7 @@ const PATHS: [&str; 3] = ["/", "/data", "/openapi.yaml"];
 /// function's response hook (see `crate::function`).
 pub(crate) async fn route(
     request: Request<Bytes>,
-    pages: &Arc<Pages>,
+    reads: &Arc<Reads>,
     settings: &Settings,
 ) -> HttpResult {
     let path = request.uri().path();
@@ -28,13 +28,13 @@ pub(crate) async fn route(
         return Err(not_found());
     }
     match request.method() {
-        &Method::GET | &Method::HEAD => get(path, request.uri().query(), pages).await,
+        &Method::GET | &Method::HEAD => get(path, request.uri().query(), reads).await,
         &Method::OPTIONS if settings.cors.is_on() => preflight(),
         _ => Err(FunctionError::MethodNotAllowed { allow: ALLOW }),
     }
 }
 
-async fn get(path: &str, query: Option<&str>, pages: &Arc<Pages>) -> HttpResult {
+async fn get(path: &str, query: Option<&str>, reads: &Reads) -> HttpResult {
     match path {
         "/" => Ok(with_type(
             Response::new(full("Hello, World!")),
@@ -43,9 +43,17 @@ async fn get(path: &str, query: Option<&str>, pages: &Arc<Pages>) -> HttpResult 
         "/openapi.yaml" => Ok(with_type(Response::new(full(OPENAPI)), "application/yaml")),
         "/data" => {
             let query = page::PageQuery::parse(query)?;
-            let page = pages
-                .get(query)
+            // From the request's arrival: a page read that waits behind others still answers
+            // within the reply timeout.
+            let page = tokio::time::timeout(reads.wait, reads.pages.get(query))
                 .await
+                .map_err(|_| {
+                    unavailable(format!(
+                        "the database did not answer within {} ms",
+                        reads.wait.as_millis()
+                    ))
+                })?
+                .map_err(|Overloaded| unavailable("too many distinct pages are being read".into()))?
                 .ok_or_else(|| FunctionError::Internal("reading the page panicked".into()))?
                 .map_err(shared::function_error)?;
             let mut response = with_type(Response::new(full(page)), "application/json");
@@ -55,6 +63,14 @@ async fn get(path: &str, query: Option<&str>, pages: &Arc<Pages>) -> HttpResult 
             Ok(response)
         }
         _ => Err(not_found()),
+    }
+}
+
+/// 503: the client should try again in a second or two.
+fn unavailable(reason: String) -> FunctionError {
+    FunctionError::Unavailable {
+        reason,
+        retry_after_secs: 1,
     }
 }
 

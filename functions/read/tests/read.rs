@@ -360,3 +360,76 @@ async fn start_opens_the_one_connection_the_first_request_uses() {
         "the first request used the connection opened at start"
     );
 }
+
+/// Short timeouts: a lock waits 300 ms at most, the reply 1 s, a statement 1 s.
+fn short_timeouts(config: shared::db::DbConfig) -> shared::db::DbConfig {
+    use std::time::Duration;
+    config.with_timeouts(
+        Duration::from_millis(300),
+        Duration::from_secs(1),
+        Duration::from_secs(1),
+    )
+}
+
+#[tokio::test]
+async fn a_locked_table_costs_each_read_its_own_wait_not_the_sum_of_the_queue() {
+    let db = TestDatabase::with_sample_users().await;
+    let database = Database::new(short_timeouts(db.config.clone())).unwrap();
+    let server = start(&database).await;
+    assert_eq!(get(&server, "/data").await.status, StatusCode::OK);
+    let holder = plain_client(&db.config).await;
+    holder
+        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+
+    // 20 distinct pages at once, each its own query on the shared connection. Queued behind
+    // each other, the last would wait 20 x 300 ms = 6 s.
+    let started = std::time::Instant::now();
+    let paths: Vec<String> = (1..=20).map(|i| format!("/data?after={i}")).collect();
+    let replies = futures_util::future::join_all(paths.iter().map(|p| get(&server, p))).await;
+    let slowest = started.elapsed();
+
+    for reply in &replies {
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(reply.headers.contains_key("retry-after"));
+    }
+    assert!(
+        slowest < std::time::Duration::from_secs(3),
+        "the last of 20 reads was answered after {slowest:?}: each waited behind the others"
+    );
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(get(&server, "/data").await.status, StatusCode::OK);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_frozen_database_gets_503_on_our_own_clock_and_a_fresh_connection_after() {
+    use std::time::{Duration, Instant};
+    let cluster = OwnCluster::start("read-frozen").await;
+    let database = Database::new(short_timeouts(cluster.config.clone())).unwrap();
+    let server = start(&database).await;
+    assert_eq!(get(&server, "/data").await.status, StatusCode::OK);
+
+    cluster.freeze().await;
+    let started = Instant::now();
+    let reply = tokio::time::timeout(Duration::from_secs(10), get(&server, "/data?limit=5"))
+        .await
+        .expect("a read of a frozen database was never answered");
+    let waited = started.elapsed();
+    cluster.thaw().await;
+
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(waited < Duration::from_secs(3), "answered after {waited:?}");
+    // Thawed, the next reads are served (on a fresh connection: the frozen one was dropped).
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..20 {
+        status = get(&server, "/data").await.status;
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, StatusCode::OK);
+    server.stop().await;
+}

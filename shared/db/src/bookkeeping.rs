@@ -28,19 +28,21 @@ impl Database {
         let mut total = 0u64;
         loop {
             // A connection per batch: the pool's connections go back to the writer between them.
-            let client = self.client().await?;
-            let statement = client
-                .prepare_cached(
-                    "SELECT prune_processed_messages(make_interval(secs => $1), $2)::int8",
-                )
-                .await
-                .map_err(fail)?;
-            let removed: Option<i64> = client
-                .query_one(&statement, &[&retention.as_secs_f64(), &PRUNE_BATCH])
-                .await
-                .map_err(fail)?
-                .get(0);
-            drop(client);
+            let removed: Option<i64> = self
+                .writing("pruning delivery keys", async |client| {
+                    let statement = client
+                        .prepare_cached(
+                            "SELECT prune_processed_messages(make_interval(secs => $1), $2)::int8",
+                        )
+                        .await
+                        .map_err(fail)?;
+                    Ok(client
+                        .query_one(&statement, &[&retention.as_secs_f64(), &PRUNE_BATCH])
+                        .await
+                        .map_err(fail)?
+                        .get(0))
+                })
+                .await?;
             match removed {
                 None if total == 0 => return Ok(Pruned::ElsewhereInProgress),
                 None => return Ok(Pruned::Removed(total)),

@@ -40,6 +40,8 @@ impl FromStr for SslMode {
 #[derive(Clone)]
 pub struct DbConfig {
     pub(crate) postgres: tokio_postgres::Config,
+    /// The `options` the settings gave, before the session timeouts are added.
+    pub(crate) base_options: String,
     pub(crate) ssl_mode: SslMode,
     pub(crate) ssl_root_cert: Option<PathBuf>,
     /// `DB_POOL_SIZE`: connections this process may hold.
@@ -52,6 +54,12 @@ pub struct DbConfig {
     pub lock_timeout: Duration,
     /// `DB_STATEMENT_TIMEOUT_SECS`: the longest any statement runs (`statement_timeout`).
     pub statement_timeout: Duration,
+    /// `DB_REPLY_TIMEOUT_SECS`: the longest a read (from its request's arrival) or a schema
+    /// check waits for the database on our own clock; a write waits the statement timeout
+    /// plus this. The server enforces the two timeouts above only while it runs: a frozen
+    /// database, or a path that silently drops packets, is caught by this one, and the
+    /// connection is dropped and replaced.
+    pub reply_timeout: Duration,
 }
 
 pub const DEFAULT_POOL_SIZE: usize = 4;
@@ -62,6 +70,12 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_millis(2000);
 /// Well inside Cloud Run's request timeout (60 s for ingest, 30 s for read).
 const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Past the lock timeout, so a read that met a held lock is answered by the server's error.
+const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(3);
+/// TCP keepalives find a dead path under an idle connection (Unix sockets have none).
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_RETRIES: u32 = 3;
 
 impl fmt::Debug for DbConfig {
     // tokio_postgres::Config's own Debug already hides the password.
@@ -137,17 +151,27 @@ impl DbConfig {
             "DB_STATEMENT_TIMEOUT_SECS",
             DEFAULT_STATEMENT_TIMEOUT.as_secs(),
         )?);
-        // Session settings travel in the startup packet: no extra round trip per connection.
-        let mut options = postgres.get_options().unwrap_or_default().to_owned();
-        for (setting, value) in [
-            ("lock_timeout", lock_timeout),
-            ("statement_timeout", statement_timeout),
-        ] {
-            options.push_str(&format!(" -c {setting}={}", value.as_millis()));
+        let base_options = postgres.get_options().unwrap_or_default().to_owned();
+        let reply_timeout = Duration::from_secs(number(
+            "DB_REPLY_TIMEOUT_SECS",
+            DEFAULT_REPLY_TIMEOUT.as_secs(),
+        )?);
+        if reply_timeout <= lock_timeout {
+            return Err(DbError::config(format!(
+                "DB_REPLY_TIMEOUT_SECS ({} s) must exceed DB_LOCK_TIMEOUT_MS ({} ms), or a read that \
+                 meets a held lock is cut off before the server can say so",
+                reply_timeout.as_secs(),
+                lock_timeout.as_millis()
+            )));
         }
-        postgres.options(options.trim_start());
+        postgres
+            .keepalives(true)
+            .keepalives_idle(KEEPALIVE_IDLE)
+            .keepalives_interval(KEEPALIVE_INTERVAL)
+            .keepalives_retries(KEEPALIVE_RETRIES);
         Ok(Self {
             postgres,
+            base_options,
             ssl_mode: ssl_mode.unwrap_or(SslMode::Prefer),
             ssl_root_cert,
             pool_size: number("DB_POOL_SIZE", DEFAULT_POOL_SIZE as u64)? as usize,
@@ -157,12 +181,39 @@ impl DbConfig {
             )?),
             lock_timeout,
             statement_timeout,
-        })
+            reply_timeout,
+        }
+        .with_session_timeouts())
     }
 
     /// The connection settings, for a plain (unpooled) connection.
     pub fn postgres(&self) -> &tokio_postgres::Config {
         &self.postgres
+    }
+
+    /// The same connections with other timeouts (tests of time and outages use short ones).
+    pub fn with_timeouts(mut self, lock: Duration, statement: Duration, reply: Duration) -> Self {
+        self.lock_timeout = lock;
+        self.statement_timeout = statement;
+        self.reply_timeout = reply;
+        self.with_session_timeouts()
+    }
+
+    /// Puts the lock and statement timeouts in the startup packet: no extra round trip per
+    /// connection.
+    fn with_session_timeouts(mut self) -> Self {
+        let mut options = self.base_options.clone();
+        for (setting, value) in [
+            ("lock_timeout", self.lock_timeout),
+            ("statement_timeout", self.statement_timeout),
+        ] {
+            options.push_str(&format!(" -c {setting}={}", value.as_millis()));
+        }
+        self.postgres.options(options.trim_start());
+        // Data sent and not acknowledged for this long: the path is gone.
+        self.postgres
+            .tcp_user_timeout(self.statement_timeout + self.reply_timeout);
+        self
     }
 
     /// The same server and credentials, another database (tests create their own).

@@ -105,31 +105,33 @@ impl Database {
     /// Keeps a message that can never succeed. Recording the same message again is a no-op.
     pub async fn record_dead_letter(&self, letter: &DeadLetter) -> Result<(), DbError> {
         let fail = |e: tokio_postgres::Error| DbError::from_postgres("recording a dead letter", &e);
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(
-                "INSERT INTO dead_letters
-                     (delivery_key, message_id, publish_time, payload, attributes, reason, event_type)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (delivery_key) DO NOTHING",
-            )
-            .await
-            .map_err(fail)?;
-        // The payload is bytea, kept byte for byte; the text fields lose only their NULs.
-        client
-            .execute(
-                &statement,
-                &[
-                    &letter.delivery_key.as_str(),
-                    &storable_text(&letter.message_id),
-                    &letter.publish_time,
-                    &letter.payload,
-                    &storable_json(&letter.attributes),
-                    &storable_text(&letter.reason),
-                    &letter.event_type.as_deref().map(storable_text),
-                ],
-            )
-            .await
-            .map_err(fail)?;
+        self.writing("recording a dead letter", async |client| {
+            let statement = client
+                .prepare_cached(
+                    "INSERT INTO dead_letters
+                         (delivery_key, message_id, publish_time, payload, attributes, reason, event_type)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (delivery_key) DO NOTHING",
+                )
+                .await
+                .map_err(fail)?;
+            // The payload is bytea, kept byte for byte; the text fields lose only their NULs.
+            client
+                .execute(
+                    &statement,
+                    &[
+                        &letter.delivery_key.as_str(),
+                        &storable_text(&letter.message_id),
+                        &letter.publish_time,
+                        &letter.payload,
+                        &storable_json(&letter.attributes),
+                        &storable_text(&letter.reason),
+                        &letter.event_type.as_deref().map(storable_text),
+                    ],
+                )
+                .await
+                .map_err(fail)
+        })
+        .await?;
         Ok(())
     }
 

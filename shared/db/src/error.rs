@@ -28,6 +28,8 @@ pub enum DbErrorKind {
 pub struct DbError {
     kind: DbErrorKind,
     message: String,
+    /// The connection that met this did not answer: it must not be used again.
+    no_reply: bool,
 }
 
 impl DbError {
@@ -51,6 +53,8 @@ impl DbError {
         Self {
             kind: DbErrorKind::Internal,
             message: message.into(),
+
+            no_reply: false,
         }
     }
 
@@ -59,6 +63,8 @@ impl DbError {
         Self {
             kind: DbErrorKind::Config,
             message: message.into(),
+
+            no_reply: false,
         }
     }
 
@@ -67,6 +73,8 @@ impl DbError {
         Self {
             kind: DbErrorKind::Busy,
             message: message.into(),
+
+            no_reply: false,
         }
     }
 
@@ -113,6 +121,7 @@ impl DbError {
         Self {
             kind,
             message: format!("{context}: {detail}{advice}"),
+            no_reply: false,
         }
     }
 }
@@ -159,11 +168,31 @@ fn classify(sqlstate: &str) -> DbErrorKind {
 }
 
 impl DbError {
+    /// The database did not answer `what` within `limit` on our own clock.
+    pub(crate) fn no_reply(what: &str, limit: std::time::Duration) -> Self {
+        Self {
+            kind: DbErrorKind::Unavailable,
+            message: format!(
+                "{what}: the database did not answer within {} ms (frozen, or the path to it is \
+                 gone); the connection was dropped",
+                limit.as_millis()
+            ),
+            no_reply: true,
+        }
+    }
+
+    /// True for [`DbError::no_reply`]: the connection that met it must not be used again.
+    pub(crate) fn is_no_reply(&self) -> bool {
+        self.no_reply
+    }
+
     /// A failure to get a connection to `target` (where the pool connects, for the message).
     pub(crate) fn no_connection_in_time() -> Self {
         Self {
             kind: DbErrorKind::Unavailable,
             message: "no database connection became free in time (pool exhausted or database unreachable)".into(),
+
+            no_reply: false,
         }
     }
 
@@ -176,6 +205,8 @@ impl DbError {
             other => Self {
                 kind: DbErrorKind::Unavailable,
                 message: format!("database pool: {other}"),
+
+                no_reply: false,
             },
         }
     }

@@ -47,9 +47,12 @@ pub struct Database {
 struct Inner {
     pool: Pool,
     acquire_timeout: Duration,
+    /// Our own bound on a read or a schema check; a write gets `write_timeout`.
+    reply_timeout: Duration,
+    write_timeout: Duration,
     migrated: OnceCell<()>,
     /// The connection reads share; see [`Database::shared_client`].
-    shared: RwLock<Option<Arc<Object>>>,
+    shared: RwLock<Option<Arc<SharedClient>>>,
     /// Held while the shared connection is being opened, so only one is.
     replacing_shared: tokio::sync::Mutex<()>,
     /// Wrong settings are said once, at ERROR; every request they fail then gets a 503.
@@ -90,6 +93,8 @@ impl Database {
             inner: Arc::new(Inner {
                 pool,
                 acquire_timeout: config.acquire_timeout,
+                reply_timeout: config.reply_timeout,
+                write_timeout: config.statement_timeout + config.reply_timeout,
                 migrated: OnceCell::new(),
                 shared: RwLock::new(None),
                 replacing_shared: tokio::sync::Mutex::new(()),
@@ -103,11 +108,54 @@ impl Database {
     /// database is down), a later call tries again.
     pub(crate) async fn client(&self) -> Result<Object, DbError> {
         let mut client = self.pooled().await?;
-        self.inner
+        let checked = self
+            .inner
             .migrated
-            .get_or_try_init(|| migrations::migrate(&mut client))
-            .await?;
-        Ok(client)
+            .get_or_try_init(|| migrations::migrate(&mut client, self.inner.reply_timeout))
+            .await;
+        match checked {
+            Ok(()) => Ok(client),
+            Err(e) if e.is_no_reply() => {
+                drop(Object::take(client));
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The longest a read waits for the database, on our own clock (`DB_REPLY_TIMEOUT_SECS`).
+    pub fn reply_timeout(&self) -> Duration {
+        self.inner.reply_timeout
+    }
+
+    /// Runs `call` on a pooled connection within `limit`, on our own clock. The server
+    /// enforces its own timeouts only while it runs; a call that outlives `limit` means the
+    /// database, or the path to it, is frozen: the connection is taken out of the pool and
+    /// dropped, so no later call waits behind it, and the call fails as unavailable.
+    pub(crate) async fn on_pooled<T>(
+        &self,
+        what: &str,
+        limit: Duration,
+        call: impl AsyncFnOnce(&Object) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let client = self.client().await?;
+        match tokio::time::timeout(limit, call(&client)).await {
+            Ok(result) => result,
+            Err(_) => {
+                drop(Object::take(client));
+                Err(DbError::no_reply(what, limit))
+            }
+        }
+    }
+
+    /// As [`Database::on_pooled`], for a write: its limit is the statement timeout and the
+    /// reply timeout together.
+    pub(crate) async fn writing<T>(
+        &self,
+        what: &str,
+        call: impl AsyncFnOnce(&Object) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        self.on_pooled(what, self.inner.write_timeout, call).await
     }
 
     /// A pooled connection, as it is.
@@ -145,7 +193,7 @@ impl Database {
     /// burst of reads costs the database and the kernel a fraction of the round trips that a
     /// connection each would. A connection that has closed (a database restart) is replaced,
     /// by one caller while the others wait for it.
-    pub(crate) async fn shared_client(&self) -> Result<Arc<Object>, DbError> {
+    pub(crate) async fn shared_client(&self) -> Result<Arc<SharedClient>, DbError> {
         if let Some(client) = self.current_shared() {
             return Ok(client);
         }
@@ -159,18 +207,70 @@ impl Database {
         if let Some(client) = self.current_shared() {
             return Ok(client);
         }
-        let fresh = Arc::new(self.client().await?);
+        let fresh = Arc::new(SharedClient::new(self.client().await?));
         *self.inner.shared.write().unwrap_or_else(|e| e.into_inner()) = Some(fresh.clone());
         Ok(fresh)
     }
 
-    fn current_shared(&self) -> Option<Arc<Object>> {
+    fn current_shared(&self) -> Option<Arc<SharedClient>> {
         let slot = self.inner.shared.read().unwrap_or_else(|e| e.into_inner());
         slot.as_ref().filter(|c| !c.is_closed()).cloned()
+    }
+
+    /// Gives up on `client`, which did not answer in time: no new read is sent on it, and
+    /// the reads queued on it fail as soon as the last of them lets go.
+    pub(crate) fn abandon_shared(&self, client: &Arc<SharedClient>) {
+        client.poison();
+        let mut slot = self.inner.shared.write().unwrap_or_else(|e| e.into_inner());
+        if slot
+            .as_ref()
+            .is_some_and(|current| Arc::ptr_eq(current, client))
+        {
+            *slot = None;
+        }
     }
 
     /// Opens a connection and applies the migrations now, to fail fast at start-up.
     pub async fn check(&self) -> Result<(), DbError> {
         self.client().await.map(drop)
+    }
+}
+
+/// The pooled connection reads share. Abandoned (it did not answer in time), it leaves the
+/// pool for good when the last read holding it is done: a frozen connection must not be
+/// handed to the next caller.
+pub(crate) struct SharedClient {
+    client: Option<Object>,
+    abandoned: AtomicBool,
+}
+
+impl SharedClient {
+    fn new(client: Object) -> Self {
+        Self {
+            client: Some(client),
+            abandoned: AtomicBool::new(false),
+        }
+    }
+
+    fn poison(&self) {
+        self.abandoned.store(true, Ordering::Relaxed);
+    }
+}
+
+impl std::ops::Deref for SharedClient {
+    type Target = Object;
+
+    fn deref(&self) -> &Object {
+        self.client.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for SharedClient {
+    fn drop(&mut self) {
+        if self.abandoned.load(Ordering::Relaxed) {
+            if let Some(client) = self.client.take() {
+                drop(Object::take(client));
+            }
+        }
     }
 }

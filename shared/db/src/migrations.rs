@@ -2,6 +2,8 @@
 //! database use, under an advisory lock so that many instances starting together apply each
 //! one exactly once.
 
+use std::time::Duration;
+
 use super::error::DbError;
 
 /// (version, name, SQL), in order. Never edit an applied one; add the next.
@@ -52,12 +54,30 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
 /// An arbitrary constant that names this schema's migration lock.
 const MIGRATION_LOCK: i64 = 0x7573_6572_735f_6d67;
 
-pub(crate) async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), DbError> {
+/// Longest the server lets a migration wait for locks or run (`SET LOCAL` below); our own
+/// clock allows that and the reply timeout on top.
+const MIGRATION_LIMIT: Duration = Duration::from_secs(300);
+
+/// Applies what is missing. `reply_timeout` bounds, on our own clock, the check every start
+/// makes; the migration itself gets the server's 5 minutes and `reply_timeout` on top.
+pub(crate) async fn migrate(
+    client: &mut tokio_postgres::Client,
+    reply_timeout: Duration,
+) -> Result<(), DbError> {
     // The usual start: every migration is in. One query says so, with no transaction and no
     // lock: a cold start does not wait for, or on, other instances.
-    if all_applied(client).await {
-        return Ok(());
+    match tokio::time::timeout(reply_timeout, all_applied(client)).await {
+        Ok(true) => return Ok(()),
+        Ok(false) => {}
+        Err(_) => return Err(DbError::no_reply("checking the schema", reply_timeout)),
     }
+    let limit = MIGRATION_LIMIT + reply_timeout;
+    tokio::time::timeout(limit, apply(client))
+        .await
+        .unwrap_or_else(|_| Err(DbError::no_reply("migrating the schema", limit)))
+}
+
+async fn apply(client: &mut tokio_postgres::Client) -> Result<(), DbError> {
     let fail = |e: tokio_postgres::Error| DbError::from_postgres("migrating the schema", &e);
     let transaction = client.transaction().await.map_err(fail)?;
     // Instances that start together wait here while one migrates: longer than the lock and

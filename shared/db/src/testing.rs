@@ -143,6 +143,29 @@ impl OwnCluster {
         Self::script("crash", self.dir.clone(), String::new()).await;
     }
 
+    /// Stops every process of the server where it stands (SIGSTOP), as a frozen VM or a path
+    /// that silently drops packets would: sockets stay open, nothing answers.
+    pub async fn freeze(&self) {
+        self.signal_all("STOP").await;
+    }
+
+    /// Lets a frozen server go on (SIGCONT).
+    pub async fn thaw(&self) {
+        self.signal_all("CONT").await;
+    }
+
+    async fn signal_all(&self, signal: &'static str) {
+        let dir = self.dir.clone();
+        let sent = tokio::task::spawn_blocking(move || signal_server(&dir, signal))
+            .await
+            .unwrap();
+        assert!(
+            sent,
+            "could not send SIG{signal} to the server in {}",
+            self.dir.display()
+        );
+    }
+
     /// Starts it again on the same socket and port.
     pub async fn restart(&self) {
         Self::script("start", self.dir.clone(), self.options.clone()).await;
@@ -174,8 +197,32 @@ impl OwnCluster {
     }
 }
 
+/// Sends `signal` to the postmaster of the server in `dir` and to its children.
+fn signal_server(dir: &std::path::Path, signal: &str) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join("data/postmaster.pid")) else {
+        return false;
+    };
+    let Some(postmaster) = text.lines().next().map(|l| l.trim().to_owned()) else {
+        return false;
+    };
+    let children = std::process::Command::new("pgrep")
+        .args(["-P", &postmaster])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let mut pids = vec![postmaster];
+    pids.extend(children.split_whitespace().map(str::to_owned));
+    std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .args(&pids)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 impl Drop for OwnCluster {
     fn drop(&mut self) {
+        // A test that failed while the server was frozen must not leave it so.
+        signal_server(&self.dir, "CONT");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg-cluster");
         let _ = std::process::Command::new(script)
             .arg("stop")

@@ -1,7 +1,6 @@
 //! The pipeline's queries on `users` and `processed_messages`.
 
 use deadpool_postgres::Object;
-use futures_util::{Stream, StreamExt, TryStreamExt};
 
 use super::{error::DbError, storable::DeliveryKey, Database};
 
@@ -70,16 +69,19 @@ impl Database {
     /// (migration 0005).
     pub async fn write_users(&self, users: &[NewUser]) -> Result<Vec<WriteOutcome>, DbError> {
         let fail = |e: tokio_postgres::Error| DbError::from_postgres("writing users", &e);
-        let client = self.client().await?;
-        let statement = client.prepare_cached(WRITE_USERS).await.map_err(fail)?;
         let keys: Vec<_> = users.iter().map(|u| u.delivery_key.as_str()).collect();
         let user_ids: Vec<Option<i32>> = users.iter().map(|u| u.user_id).collect();
         let emails: Vec<&str> = users.iter().map(|u| u.email.as_str()).collect();
         let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
-        let row = client
-            .query_one(&statement, &[&keys, &user_ids, &emails, &names])
-            .await
-            .map_err(fail)?;
+        let row = self
+            .writing("writing users", async |client| {
+                let statement = client.prepare_cached(WRITE_USERS).await.map_err(fail)?;
+                client
+                    .query_one(&statement, &[&keys, &user_ids, &emails, &names])
+                    .await
+                    .map_err(fail)
+            })
+            .await?;
         // Per message, aligned with `users`: the id it stored, NULL if seen before, 0 if its
         // row is held elsewhere.
         let stored: Vec<Option<i32>> = row.try_get(0).map_err(fail)?;
@@ -101,29 +103,38 @@ impl Database {
             .collect())
     }
 
-    /// Users with ids above `after`, in id order, at most `limit`, streamed as the database
-    /// sends them. Fails before the first row if the database cannot be reached.
-    pub async fn users_after(
-        &self,
-        after: i32,
-        limit: i64,
-    ) -> Result<impl Stream<Item = Result<UserRow, DbError>> + Send + 'static, DbError> {
+    /// Users with ids above `after`, in id order, at most `limit`, read whole on the
+    /// connection reads share, within the reply timeout on our own clock. A connection that
+    /// does not answer in time is abandoned: the next read opens a fresh one instead of
+    /// queueing behind a frozen or blocked one.
+    pub async fn users_after(&self, after: i32, limit: i64) -> Result<Vec<UserRow>, DbError> {
         let fail = |e: tokio_postgres::Error| DbError::from_postgres("reading users", &e);
-        let client = self.shared_client().await?;
-        let statement = client.prepare_cached(USERS_AFTER).await.map_err(fail)?;
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&after, &limit];
-        let rows = client.query_raw(&statement, params).await.map_err(fail)?;
-        // The stream keeps the shared connection alive until it is done or dropped.
-        Ok(rows
-            .map_ok(|row| UserRow {
-                user_id: row.get(0),
-                email: row.get(1),
-                name: row.get(2),
-            })
-            .map_err(move |e| DbError::from_postgres("reading users", &e))
-            .map(move |row| {
-                let _held = &client;
-                row
-            }))
+        let within = self.reply_timeout();
+        let started = tokio::time::Instant::now();
+        let client = tokio::time::timeout(within, self.shared_client())
+            .await
+            .map_err(|_| DbError::no_reply("connecting to read users", within))??;
+        let read = async {
+            let statement = client.prepare_cached(USERS_AFTER).await.map_err(fail)?;
+            let rows = client
+                .query(&statement, &[&after, &limit])
+                .await
+                .map_err(fail)?;
+            Ok(rows
+                .iter()
+                .map(|row| UserRow {
+                    user_id: row.get(0),
+                    email: row.get(1),
+                    name: row.get(2),
+                })
+                .collect())
+        };
+        match tokio::time::timeout_at(started + within, read).await {
+            Ok(rows) => rows,
+            Err(_) => {
+                self.abandon_shared(&client);
+                Err(DbError::no_reply("reading users", within))
+            }
+        }
     }
 }

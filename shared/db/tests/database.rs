@@ -369,3 +369,39 @@ async fn tcp_connections_use_tls_as_sslmode_says() {
     plain.check().await.expect("sslmode=disable connects");
     assert_eq!(tls_connections(&cluster).await, 2);
 }
+
+#[tokio::test]
+async fn a_write_to_a_frozen_database_fails_on_our_own_clock_and_its_connection_is_replaced() {
+    use pipeline_db::{DbErrorKind, DeliveryKey, NewUser};
+    use std::time::{Duration, Instant};
+    let cluster = OwnCluster::start("write-frozen").await;
+    let config = cluster.config.clone().with_timeouts(
+        Duration::from_millis(300),
+        Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
+    let database = Database::new(config).unwrap();
+    let user = |key: &str| NewUser {
+        delivery_key: DeliveryKey::new(key),
+        user_id: None,
+        email: "ada@example.com".into(),
+        name: "Ada".into(),
+    };
+    // The pool now holds an open connection, which the next write takes.
+    database.write_users(&[user("m1")]).await.unwrap();
+
+    cluster.freeze().await;
+    let started = Instant::now();
+    let written =
+        tokio::time::timeout(Duration::from_secs(10), database.write_users(&[user("m2")]))
+            .await
+            .expect("a write to a frozen database never returned");
+    let waited = started.elapsed();
+    cluster.thaw().await;
+
+    let error = written.unwrap_err();
+    assert_eq!(*error.kind(), DbErrorKind::Unavailable, "{error}");
+    assert!(waited < Duration::from_secs(4), "failed after {waited:?}");
+    // The frozen connection was dropped, not handed back: the next write works at once.
+    database.write_users(&[user("m3")]).await.unwrap();
+}

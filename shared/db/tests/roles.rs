@@ -1,7 +1,6 @@
 //! The functions' least-privilege roles (migration 0009, `Database::provision_login`) against
 //! real PostgreSQL: each function's own path works as its role, and nothing else does.
 
-use futures_util::TryStreamExt;
 use pipeline_db::{
     testing::{plain_client, OwnCluster, TestDatabase},
     Database, DbErrorKind, DeadLetter, DeliveryKey, FunctionRole, NewUser, Pruned,
@@ -43,13 +42,7 @@ async fn read_may_select_users_and_nothing_else() {
     provision(&test.database).await;
     let read = Database::new(test.config.with_user(FunctionRole::Read.login())).unwrap();
 
-    let rows: Vec<_> = read
-        .users_after(0, 100)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let rows = read.users_after(0, 100).await.unwrap();
     assert_eq!(rows.len(), 6, "read's own query works as its role");
 
     let client = connect_as(&test, FunctionRole::Read).await;
