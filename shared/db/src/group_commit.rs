@@ -1,6 +1,12 @@
 //! Group commit: what arrives while a write is in flight goes into the next single
 //! transaction, so concurrent deliveries share one round of statements and one WAL flush.
 //! A delivery arriving when the writer is idle is written at once, with no added delay.
+//!
+//! A user id another session holds (an operator's open transaction inserting or updating
+//! it) costs only its own messages: a batch waits for a lock only briefly, then its rows are
+//! written one by one and answered as each is done; an id found held is remembered for a
+//! moment, and its messages are answered "busy" (Pub/Sub redelivers them) without touching
+//! the database until then.
 
 use std::{
     collections::HashMap,
@@ -9,7 +15,10 @@ use std::{
         atomic::{AtomicU64, Ordering},
         Arc, OnceLock,
     },
+    time::Duration,
 };
+
+use tokio::time::Instant;
 
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
@@ -26,6 +35,11 @@ const MAX_BATCH: usize = 512;
 /// Deliveries that may wait for the writer before senders themselves wait.
 const QUEUE: usize = 4096;
 type Reply = oneshot::Sender<Result<WriteOutcome, DbError>>;
+/// The longest a batch, or one of its rows, waits for a lock another session holds. Our own
+/// batches hold rows for milliseconds; anything longer is someone else's transaction.
+const BATCH_LOCK_WAIT: Duration = Duration::from_millis(100);
+/// How long an id found held is answered "busy" without asking the database again.
+const HELD_FOR: Duration = Duration::from_secs(1);
 
 /// Writes users through one background writer per process. Cheap to clone.
 #[derive(Clone)]
@@ -82,6 +96,7 @@ async fn run(
     counts: Arc<BatchCounts>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut held = HeldIds::default();
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         counts.batches.fetch_add(1, Ordering::Relaxed);
         counts
@@ -89,22 +104,52 @@ async fn run(
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         // A bug in one batch must not stop every later write: its deliveries see their reply
         // dropped (500, so Pub/Sub retries them) and the writer goes on.
-        let write = AssertUnwindSafe(write_batch(&database, std::mem::take(&mut batch)));
+        let write = AssertUnwindSafe(write_batch(
+            &database,
+            std::mem::take(&mut batch),
+            &mut held,
+        ));
         if write.catch_unwind().await.is_err() {
             log::error!("the database writer panicked on a batch; its deliveries will be retried");
         }
     }
 }
 
+/// User ids found held by another session, until when they are answered "busy" at once.
+#[derive(Default)]
+struct HeldIds(HashMap<i32, Instant>);
+
+impl HeldIds {
+    fn is_held(&mut self, user_id: Option<i32>, now: Instant) -> bool {
+        self.0.retain(|_, until| *until > now);
+        user_id.is_some_and(|id| self.0.contains_key(&id))
+    }
+
+    fn hold(&mut self, user_id: i32) {
+        self.0.insert(user_id, Instant::now() + HELD_FOR);
+    }
+}
+
+fn held_error(user_id: i32) -> DbError {
+    DbError::busy(format!(
+        "user {user_id}'s row is held by another session (an open transaction); try again"
+    ))
+}
+
 /// Writes a batch and answers every waiting delivery. Copies of one message share a result.
 /// If the batch fails for a reason other than a transient one, or waited too long on another
-/// session (lock_timeout), each message is written on its own, so one bad or blocked row
-/// cannot fail its neighbours.
-async fn write_batch(database: &Database, jobs: Vec<(NewUser, Reply)>) {
+/// session, each message is written on its own and answered at once, so one bad or blocked
+/// row cannot fail or hold up its neighbours.
+async fn write_batch(database: &Database, jobs: Vec<(NewUser, Reply)>, held: &mut HeldIds) {
     let mut users: Vec<NewUser> = Vec::with_capacity(jobs.len());
     let mut waiting: Vec<Vec<Reply>> = Vec::with_capacity(jobs.len());
     let mut position: HashMap<DeliveryKey, usize> = HashMap::with_capacity(jobs.len());
+    let now = Instant::now();
     for (user, reply) in jobs {
+        if held.is_held(user.user_id, now) {
+            let _ = reply.send(Err(held_error(user.user_id.unwrap_or_default())));
+            continue;
+        }
         match position.get(&user.delivery_key) {
             Some(&i) => waiting[i].push(reply),
             None => {
@@ -114,29 +159,57 @@ async fn write_batch(database: &Database, jobs: Vec<(NewUser, Reply)>) {
             }
         }
     }
-    let results: Vec<Result<WriteOutcome, DbError>> = match database.write_users(&users).await {
-        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+    if users.is_empty() {
+        return;
+    }
+    let answer = |result: Result<WriteOutcome, DbError>, replies: Vec<Reply>| {
+        for reply in replies {
+            let _ = reply.send(result.clone());
+        }
+    };
+    let wait = Some(BATCH_LOCK_WAIT.min(database.lock_timeout()));
+    match database.write_users_waiting(&users, wait).await {
+        Ok(outcomes) => {
+            for (outcome, replies) in outcomes.into_iter().zip(waiting) {
+                if let WriteOutcome::HeldElsewhere { user_id } = outcome {
+                    held.hold(user_id);
+                }
+                answer(Ok(outcome), replies);
+            }
+        }
         Err(error)
             if (error.is_transient() && *error.kind() != DbErrorKind::Busy) || users.len() == 1 =>
         {
-            users.iter().map(|_| Err(error.clone())).collect()
+            if *error.kind() == DbErrorKind::Busy {
+                if let Some(user_id) = users[0].user_id {
+                    held.hold(user_id);
+                }
+            }
+            for replies in waiting {
+                answer(Err(error.clone()), replies);
+            }
         }
         Err(error) => {
             log::warn!(
                 "a batch of {} failed ({error}); writing its rows one by one",
                 users.len()
             );
-            let mut results = Vec::with_capacity(users.len());
-            for user in &users {
-                let one = database.write_users(std::slice::from_ref(user)).await;
-                results.push(one.map(|mut outcomes| outcomes.remove(0)));
+            for (user, replies) in users.iter().zip(waiting) {
+                if held.is_held(user.user_id, Instant::now()) {
+                    answer(Err(held_error(user.user_id.unwrap_or_default())), replies);
+                    continue;
+                }
+                let one = database
+                    .write_users_waiting(std::slice::from_ref(user), wait)
+                    .await
+                    .map(|mut outcomes| outcomes.remove(0));
+                match (&one, user.user_id) {
+                    (Err(e), Some(user_id)) if *e.kind() == DbErrorKind::Busy => held.hold(user_id),
+                    (Ok(WriteOutcome::HeldElsewhere { user_id }), _) => held.hold(*user_id),
+                    _ => {}
+                }
+                answer(one, replies);
             }
-            results
-        }
-    };
-    for (result, replies) in results.into_iter().zip(waiting) {
-        for reply in replies {
-            let _ = reply.send(result.clone());
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct Database {
 struct Inner {
     pool: Pool,
     acquire_timeout: Duration,
+    /// The session's lock timeout, which the writer shortens for its batches.
+    lock_timeout: Duration,
     /// Our own bound on a read or a schema check; a write gets `write_timeout`.
     reply_timeout: Duration,
     write_timeout: Duration,
@@ -93,6 +95,7 @@ impl Database {
             inner: Arc::new(Inner {
                 pool,
                 acquire_timeout: config.acquire_timeout,
+                lock_timeout: config.lock_timeout,
                 reply_timeout: config.reply_timeout,
                 write_timeout: config.statement_timeout + config.reply_timeout,
                 migrated: OnceCell::new(),
@@ -121,6 +124,11 @@ impl Database {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The longest a statement waits for a lock (`DB_LOCK_TIMEOUT_MS`).
+    pub fn lock_timeout(&self) -> Duration {
+        self.inner.lock_timeout
     }
 
     /// The longest a read waits for the database, on our own clock (`DB_REPLY_TIMEOUT_SECS`).

@@ -36,6 +36,11 @@ pub struct UserRow {
 }
 
 const WRITE_USERS: &str = "SELECT write_user_messages($1, $2, $3, $4)";
+/// The same, waiting at most $5 for a lock (this statement's transaction only; the CTE runs
+/// first because the write reads from it).
+const WRITE_USERS_WAITING_AT_MOST: &str =
+    "WITH wait AS (SELECT set_config('lock_timeout', $5, true))
+     SELECT write_user_messages($1, $2, $3, $4) FROM wait";
 const USERS_AFTER: &str =
     "SELECT user_id, email, name FROM users WHERE user_id > $1 ORDER BY user_id LIMIT $2";
 
@@ -68,18 +73,42 @@ impl Database {
     /// ([`WriteOutcome::HeldElsewhere`]). The work is the `write_user_messages` function
     /// (migration 0005).
     pub async fn write_users(&self, users: &[NewUser]) -> Result<Vec<WriteOutcome>, DbError> {
+        self.write_users_waiting(users, None).await
+    }
+
+    /// As [`Database::write_users`], waiting at most `lock_wait` (instead of the session's
+    /// lock timeout) for a key or id another transaction holds: the group-commit writer tries
+    /// a batch briefly, so one held row cannot hold up every message behind it.
+    pub(crate) async fn write_users_waiting(
+        &self,
+        users: &[NewUser],
+        lock_wait: Option<std::time::Duration>,
+    ) -> Result<Vec<WriteOutcome>, DbError> {
         let fail = |e: tokio_postgres::Error| DbError::from_postgres("writing users", &e);
+        let wait = lock_wait.map(|w| format!("{}ms", w.as_millis().max(1)));
         let keys: Vec<_> = users.iter().map(|u| u.delivery_key.as_str()).collect();
         let user_ids: Vec<Option<i32>> = users.iter().map(|u| u.user_id).collect();
         let emails: Vec<&str> = users.iter().map(|u| u.email.as_str()).collect();
         let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
         let row = self
-            .writing("writing users", async |client| {
-                let statement = client.prepare_cached(WRITE_USERS).await.map_err(fail)?;
-                client
-                    .query_one(&statement, &[&keys, &user_ids, &emails, &names])
-                    .await
-                    .map_err(fail)
+            .writing("writing users", async |client| match &wait {
+                None => {
+                    let statement = client.prepare_cached(WRITE_USERS).await.map_err(fail)?;
+                    client
+                        .query_one(&statement, &[&keys, &user_ids, &emails, &names])
+                        .await
+                        .map_err(fail)
+                }
+                Some(wait) => {
+                    let statement = client
+                        .prepare_cached(WRITE_USERS_WAITING_AT_MOST)
+                        .await
+                        .map_err(fail)?;
+                    client
+                        .query_one(&statement, &[&keys, &user_ids, &emails, &names, wait])
+                        .await
+                        .map_err(fail)
+                }
             })
             .await?;
         // Per message, aligned with `users`: the id it stored, NULL if seen before, 0 if its

@@ -376,3 +376,84 @@ async fn a_batch_that_meets_the_lock_timeout_is_written_row_by_row() {
     );
     holder.batch_execute("ROLLBACK").await.unwrap();
 }
+
+#[tokio::test]
+async fn an_open_transaction_inserting_one_id_costs_only_that_ids_messages() {
+    use pipeline_db::{testing::plain_client, Database, DbErrorKind, UserWriter};
+    use std::time::{Duration, Instant};
+    let test = TestDatabase::create().await;
+    // The default lock timeout (2 s): what each held message used to cost every neighbour.
+    let writer = UserWriter::new(Database::new(test.config.clone()).unwrap());
+    let operator = plain_client(&test.config).await;
+    operator
+        .batch_execute("BEGIN; INSERT INTO users VALUES (777777, 'held@example.com', 'Held')")
+        .await
+        .unwrap();
+
+    // For 3 s: 16 senders of ordinary messages, and a message for 777777 every 100 ms.
+    let until = Instant::now() + Duration::from_secs(3);
+    let senders: Vec<_> = (0..16)
+        .map(|sender| {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                let (mut slowest, mut stored) = (Duration::ZERO, 0);
+                while Instant::now() < until {
+                    let started = Instant::now();
+                    let key = format!("s{sender}-{stored}");
+                    let outcome = writer.write(new_user(&key, None, "Ada")).await;
+                    assert!(
+                        matches!(outcome, Ok(WriteOutcome::Stored { .. })),
+                        "{outcome:?}"
+                    );
+                    slowest = slowest.max(started.elapsed());
+                    stored += 1;
+                }
+                (slowest, stored)
+            })
+        })
+        .collect();
+    let held = tokio::spawn({
+        let writer = writer.clone();
+        async move {
+            let mut answers = Vec::new();
+            for n in 0.. {
+                if Instant::now() >= until {
+                    break;
+                }
+                let key = format!("held-{n}");
+                answers.push(writer.write(new_user(&key, Some(777777), "Held")).await);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            answers
+        }
+    });
+    let mut slowest = Duration::ZERO;
+    for sender in senders {
+        let (sender_slowest, stored) = sender.await.unwrap();
+        assert!(stored > 0);
+        slowest = slowest.max(sender_slowest);
+    }
+    let answers = held.await.unwrap();
+
+    assert!(
+        slowest < Duration::from_secs(1),
+        "an ordinary message waited {slowest:?} behind the held id (the lock timeout is 2 s)"
+    );
+    assert!(!answers.is_empty());
+    for answer in &answers {
+        let error = answer.as_ref().expect_err("a held id is not stored");
+        assert_eq!(*error.kind(), DbErrorKind::Busy, "{error}");
+    }
+    // Released, the id's next message is stored (once it is no longer remembered as held).
+    operator.batch_execute("ROLLBACK").await.unwrap();
+    let mut outcome = writer.write(new_user("after", Some(777777), "Held")).await;
+    for _ in 0..30 {
+        if outcome.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        outcome = writer.write(new_user("after", Some(777777), "Held")).await;
+    }
+    assert_eq!(outcome.unwrap(), WriteOutcome::Stored { user_id: 777777 });
+    assert_eq!(name_of(&test, 777777).await.as_deref(), Some("Held"));
+}
