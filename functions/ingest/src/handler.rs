@@ -126,16 +126,10 @@ async fn keep(
     })
 }
 
-/// Most characters of a reason that a reply or a log line repeats: a sender's 300 KB event
-/// type is kept whole in the dead letter, not echoed.
-const REASON_SHOWN: usize = 300;
-
+/// What a reply or a log line repeats of a reason: a sender's 300 KB event type is kept whole
+/// in the dead letter, not echoed.
 fn clipped(reason: &str) -> String {
-    match reason.char_indices().nth(REASON_SHOWN) {
-        Some((end, _)) => format!("{}… ({} bytes in all)", &reason[..end], reason.len()),
-        None => reason.to_owned(),
-    }
-    .replace('\0', &NUL_STAND_IN.to_string())
+    shared::framework::error::clipped(reason).replace('\0', &NUL_STAND_IN.to_string())
 }
 
 /// A dead letter for a Pub/Sub message whose data cannot be stored.

@@ -433,3 +433,24 @@ async fn a_frozen_database_gets_503_on_our_own_clock_and_a_fresh_connection_afte
     assert_eq!(status, StatusCode::OK);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_huge_parameter_is_refused_without_being_echoed_whole() {
+    let db = TestDatabase::create().await;
+    let server = start(&db.database).await;
+    let huge = "9".repeat(60_000);
+    let reply = get(&server, &format!("/data?limit={huge}")).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(
+        reply.body.len() < 1_000,
+        "a {}-byte answer",
+        reply.body.len()
+    );
+    let message = reply.json()["error"].as_str().unwrap().to_owned();
+    assert!(
+        message.starts_with("query parameter \"limit\" must be a whole number"),
+        "{message}"
+    );
+    assert!(message.ends_with("bytes in all)"), "{message}");
+    server.stop().await;
+}

@@ -170,10 +170,8 @@ async fn write_batch(database: &Database, jobs: Vec<(NewUser, Reply)>, held: &mu
     let wait = Some(BATCH_LOCK_WAIT.min(database.lock_timeout()));
     match database.write_users_waiting(&users, wait).await {
         Ok(outcomes) => {
+            // A row held by SKIP LOCKED cost nothing to find: it is not remembered.
             for (outcome, replies) in outcomes.into_iter().zip(waiting) {
-                if let WriteOutcome::HeldElsewhere { user_id } = outcome {
-                    held.hold(user_id);
-                }
                 answer(Ok(outcome), replies);
             }
         }
@@ -203,10 +201,10 @@ async fn write_batch(database: &Database, jobs: Vec<(NewUser, Reply)>, held: &mu
                     .write_users_waiting(std::slice::from_ref(user), wait)
                     .await
                     .map(|mut outcomes| outcomes.remove(0));
-                match (&one, user.user_id) {
-                    (Err(e), Some(user_id)) if *e.kind() == DbErrorKind::Busy => held.hold(user_id),
-                    (Ok(WriteOutcome::HeldElsewhere { user_id }), _) => held.hold(*user_id),
-                    _ => {}
+                if let (Err(e), Some(user_id)) = (&one, user.user_id) {
+                    if *e.kind() == DbErrorKind::Busy {
+                        held.hold(user_id);
+                    }
                 }
                 answer(one, replies);
             }

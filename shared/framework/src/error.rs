@@ -6,7 +6,11 @@
 //! policy takes the message: so input that can never succeed is `Discarded` (200, kept
 //! elsewhere), never a 4xx that would loop.
 
-use std::fmt;
+use std::{
+    fmt,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
@@ -68,10 +72,11 @@ impl FunctionError {
         }
     }
 
-    /// The text the caller may see: input problems are explained, internal ones are not.
+    /// The text the caller may see: input problems are explained, internal ones are not. What
+    /// a sender sent is repeated at most [`SHOWN_CHARS`] characters.
     fn public_message(&self) -> String {
         match self {
-            Self::BadRequest(m) | Self::NotFound(m) => m.clone(),
+            Self::BadRequest(m) | Self::NotFound(m) => clipped(m),
             Self::MethodNotAllowed { allow } => format!("method not allowed; use {allow}"),
             Self::PayloadTooLarge { limit } => format!("request body is larger than {limit} bytes"),
             Self::RequestTimeout { after } => {
@@ -81,29 +86,48 @@ impl FunctionError {
                 )
             }
             Self::Unavailable { .. } => "temporarily unavailable; retry later".into(),
-            Self::Discarded { reason } => reason.clone(),
+            Self::Discarded { reason } => clipped(reason),
             Self::Internal(_) => "internal error".into(),
         }
     }
 
-    /// Logs what the operator needs to know, at the level the failure deserves.
+    /// Logs what the operator needs to know, at the level the failure deserves. A client's
+    /// mistakes (400, 408, 413) are logged at INFO at most [`CLIENT_ERRORS_LOGGED`] times a
+    /// minute, and the next line says how many were left out: a flood of bad requests
+    /// cannot become a flood of log lines.
     pub fn log(&self) {
         match self {
-            Self::Internal(m) => log::error!("function failed: {m}"),
+            Self::Internal(m) => log::error!("function failed: {}", clipped(m)),
             Self::Unavailable { reason, .. } => {
-                log::warn!("unavailable, asking for a retry: {reason}")
+                log::warn!("unavailable, asking for a retry: {}", clipped(reason))
             }
             Self::Discarded { reason } => {
-                log::error!("discarded a message that can never succeed: {reason}")
+                log::error!(
+                    "discarded a message that can never succeed: {}",
+                    clipped(reason)
+                )
             }
-            Self::BadRequest(m) => log::info!("bad request: {m}"),
-            Self::PayloadTooLarge { limit } => {
-                log::info!("request body over the {limit}-byte limit")
-            }
-            Self::RequestTimeout { after } => {
-                log::info!("request body not received within {} s", after.as_secs())
+            Self::BadRequest(_) | Self::PayloadTooLarge { .. } | Self::RequestTimeout { .. } => {
+                if let Some(left_out) = client_error_log_allowed(Instant::now()) {
+                    let more = match left_out {
+                        0 => String::new(),
+                        n => format!(" ({n} more client errors in the last minute not logged)"),
+                    };
+                    log::info!("{}{more}", self.client_error_line());
+                }
             }
             Self::NotFound(_) | Self::MethodNotAllowed { .. } => {}
+        }
+    }
+
+    fn client_error_line(&self) -> String {
+        match self {
+            Self::BadRequest(m) => format!("bad request: {}", clipped(m)),
+            Self::PayloadTooLarge { limit } => format!("request body over the {limit}-byte limit"),
+            Self::RequestTimeout { after } => {
+                format!("request body not received within {} s", after.as_secs())
+            }
+            other => other.to_string(),
         }
     }
 
@@ -136,6 +160,63 @@ impl FunctionError {
             _ => {}
         }
         response
+    }
+}
+
+/// Most characters of a message that a response or a log line repeats: what a sender sent
+/// (a 60 KB query parameter, a 300 KB event type) is not echoed whole.
+pub const SHOWN_CHARS: usize = 300;
+
+/// `text`, cut after [`SHOWN_CHARS`] characters with a note of its whole length.
+pub fn clipped(text: &str) -> String {
+    match text.char_indices().nth(SHOWN_CHARS) {
+        Some((end, _)) => format!("{}… ({} bytes in all)", &text[..end], text.len()),
+        None => text.to_owned(),
+    }
+}
+
+/// Client errors logged a minute, at most.
+pub const CLIENT_ERRORS_LOGGED: u32 = 10;
+
+/// One budget per process: `Some(left out since the last logged line)` when this one may be
+/// logged.
+fn client_error_log_allowed(now: Instant) -> Option<u64> {
+    static BUDGET: Mutex<Option<LogBudget>> = Mutex::new(None);
+    let mut budget = BUDGET.lock().unwrap_or_else(|e| e.into_inner());
+    budget.get_or_insert_with(|| LogBudget::new(now)).allow(now)
+}
+
+/// At most [`CLIENT_ERRORS_LOGGED`] lines in each minute, counting what is left out.
+#[derive(Debug)]
+struct LogBudget {
+    window_start: Instant,
+    logged: u32,
+    left_out: u64,
+}
+
+impl LogBudget {
+    const WINDOW: Duration = Duration::from_secs(60);
+
+    fn new(now: Instant) -> Self {
+        Self {
+            window_start: now,
+            logged: 0,
+            left_out: 0,
+        }
+    }
+
+    fn allow(&mut self, now: Instant) -> Option<u64> {
+        if now.duration_since(self.window_start) >= Self::WINDOW {
+            self.window_start = now;
+            self.logged = 0;
+        }
+        if self.logged < CLIENT_ERRORS_LOGGED {
+            self.logged += 1;
+            Some(std::mem::take(&mut self.left_out))
+        } else {
+            self.left_out += 1;
+            None
+        }
     }
 }
 
@@ -174,3 +255,31 @@ impl fmt::Display for FunctionError {
 }
 
 impl std::error::Error for FunctionError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_sender_sent_is_repeated_clipped() {
+        let long = "x".repeat(60_000);
+        let error = FunctionError::BadRequest(format!("limit must be a number, not {long:?}"));
+        let shown = error.public_message();
+        assert!(shown.len() < SHOWN_CHARS * 2, "{} bytes", shown.len());
+        assert!(shown.ends_with("(60030 bytes in all)"), "{shown}");
+        assert_eq!(clipped("short"), "short");
+        // Cut on a character, not inside one.
+        assert!(clipped(&"é".repeat(400)).starts_with(&"é".repeat(SHOWN_CHARS)));
+    }
+
+    #[test]
+    fn client_errors_are_logged_ten_a_minute_and_the_rest_counted() {
+        let start = Instant::now();
+        let mut budget = LogBudget::new(start);
+        let allowed: Vec<_> = (0..1000).filter_map(|_| budget.allow(start)).collect();
+        assert_eq!(allowed, vec![0; CLIENT_ERRORS_LOGGED as usize]);
+        // The next minute's first line says how many were left out.
+        assert_eq!(budget.allow(start + Duration::from_secs(61)), Some(990));
+        assert_eq!(budget.allow(start + Duration::from_secs(61)), Some(0));
+    }
+}
