@@ -69,7 +69,7 @@ pub(super) fn show(out: &mut impl Write, kept: &KeptLetter, json: bool) -> io::R
             "payload_base64": base64::engine::general_purpose::STANDARD.encode(&letter.payload),
             "payload_text": text,
         });
-        return writeln!(out, "{object}");
+        return writeln!(out, "{}", terminal_safe_json(object.to_string()));
     }
     let never = || "never".to_owned();
     let rows = [
@@ -89,7 +89,10 @@ pub(super) fn show(out: &mut impl Write, kept: &KeptLetter, json: bool) -> io::R
             kept.replay_failed_at.map(time).unwrap_or_else(never),
         ),
         ("reason", one_line(&letter.reason, 2_000)),
-        ("attributes", letter.attributes.to_string()),
+        (
+            "attributes",
+            terminal_safe_json(letter.attributes.to_string()),
+        ),
     ];
     for (name, value) in rows {
         writeln!(out, "{:<14} {value}", format!("{name}:"))?;
@@ -109,7 +112,7 @@ pub(super) fn show(out: &mut impl Write, kept: &KeptLetter, json: bool) -> io::R
             Ok(value) => writeln!(
                 out,
                 "payload ({size} bytes, JSON):\n{}",
-                serde_json::to_string_pretty(&value).unwrap_or_default()
+                terminal_safe_json(serde_json::to_string_pretty(&value).unwrap_or_default())
             ),
             Err(_) => writeln!(
                 out,
@@ -141,15 +144,41 @@ pub(super) fn one_line(text: &str, most: usize) -> String {
     }
 }
 
-/// `text` with control characters (and bidirectional overrides) as `\u{..}` escapes; line
-/// breaks and tabs kept when `multiline`.
+/// Characters a terminal acts on instead of showing: C0 and C1 controls (U+009B is CSI, as
+/// ESC [ is), and the marks and overrides that reorder the text around them.
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{2028}' | '\u{2029}'
+                | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// Serialized JSON with every [`hidden`] character as a `\uXXXX` escape: still valid JSON
+/// with the same values (serde_json escapes only C0 controls; these all lie in the BMP).
+fn terminal_safe_json(json: String) -> String {
+    if !json.chars().any(hidden) {
+        return json;
+    }
+    let mut shown = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if hidden(c) && c != '\n' {
+            shown.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
+}
+
+/// `text` with [`hidden`] characters as `\u{..}` escapes; line breaks and tabs kept when
+/// `multiline`.
 fn escaped(text: &str, multiline: bool) -> String {
     let mut shown = String::with_capacity(text.len());
     for c in text.chars() {
         let kept = multiline && (c == '\n' || c == '\t');
-        let hidden =
-            c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-        if hidden && !kept {
+        if hidden(c) && !kept {
             shown.extend(c.escape_unicode());
         } else {
             shown.push(c);
@@ -177,5 +206,40 @@ mod tests {
         assert_eq!(line, "bad\\u{1b}[2J\\u{a}FAKE OUTPUT\\u{d}\\u{202e}txt");
         assert_eq!(escaped("a\nb\tc\x07", true), "a\nb\tc\\u{7}");
         assert_eq!(one_line("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn c1_controls_and_bidi_overrides_in_json_are_escaped_in_every_mode() {
+        use shared::db::{DeadLetter, DeliveryKey};
+        let hostile = "\u{9b}2J\u{202e}gpj.exe\u{200f}";
+        let kept = KeptLetter {
+            id: 7,
+            received_at: Utc::now(),
+            replay_failed_at: None,
+            letter: DeadLetter {
+                delivery_key: DeliveryKey::new("m1"),
+                message_id: "m1".into(),
+                publish_time: None,
+                payload: serde_json::json!({ "name": hostile })
+                    .to_string()
+                    .into_bytes(),
+                attributes: serde_json::json!({ hostile: hostile }),
+                reason: format!("invalid name {hostile}"),
+                event_type: None,
+            },
+        };
+        for json in [false, true] {
+            let mut out = Vec::new();
+            show(&mut out, &kept, json).unwrap();
+            let shown = String::from_utf8(out).unwrap();
+            assert!(
+                !shown.chars().any(|c| hidden(c) && c != '\n'),
+                "json={json}: {shown:?}"
+            );
+            if json {
+                let parsed: serde_json::Value = serde_json::from_str(&shown).unwrap();
+                assert_eq!(parsed["attributes"][hostile], hostile, "the same values");
+            }
+        }
     }
 }
