@@ -145,7 +145,7 @@ async fn a_replay_after_the_fix_stores_once_and_one_that_fails_again_stays() {
     match result {
         Err(Failed::Partly(summary)) => assert_eq!(
             summary,
-            "replayed 3: 1 stored, 0 stored before, 2 failed again, 0 not found"
+            "replayed 3: 1 stored, 0 stored before, 2 failed again, 0 already gone"
         ),
         other => panic!("{other:?}"),
     }
@@ -239,4 +239,42 @@ async fn the_binary_answers_help_without_a_database_and_lists_with_one() {
         .unwrap();
     assert_eq!(usage.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&usage.stderr).contains("say which letters to replay"));
+}
+
+#[tokio::test]
+async fn two_replays_at_once_both_succeed_and_store_each_letter_once() {
+    let db = TestDatabase::create().await;
+    db.client
+        .batch_execute(
+            "ALTER TABLE users ADD CONSTRAINT no_blocked_domain
+             CHECK (email NOT LIKE '%@blocked.example')",
+        )
+        .await
+        .unwrap();
+    let server = TestServer::start(ingest::function(
+        db.database.clone(),
+        ingest::Settings::default(),
+    ))
+    .await;
+    for n in 0..40 {
+        let data = json!({"email": format!("u{n}@blocked.example"), "name": "U"}).to_string();
+        let reply = deliver(&server, &format!("m-{n}"), data.as_bytes()).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    db.client
+        .batch_execute("ALTER TABLE users DROP CONSTRAINT no_blocked_domain")
+        .await
+        .unwrap();
+
+    let ((first, a), (second, b)) =
+        tokio::join!(run(&db, "replay --all"), run(&db, "replay --all"));
+
+    assert!(a.is_ok(), "{a:?}\n{first}");
+    assert!(b.is_ok(), "{b:?}\n{second}");
+    assert!(letter_ids(&db).await.is_empty());
+    assert_eq!(
+        db.count("SELECT count(*) FROM users WHERE email LIKE '%@blocked.example'")
+            .await,
+        40
+    );
 }

@@ -198,9 +198,14 @@ async fn replay_each(ids: &[i64], database: &Database, out: &mut impl Write) -> 
                     render::one_line(&reason, 300)
                 )?;
             }
+            // It was there when this run chose it: another replay or a purge took it since,
+            // which is what this run wanted too.
             Ok(Replayed::NotFound) => {
                 missing += 1;
-                writeln!(out, "{id}: no such letter (removed meanwhile?)")?;
+                writeln!(
+                    out,
+                    "{id}: already gone (another replay or a purge took it)"
+                )?;
             }
             Err(error) => {
                 return Err(Failed::Database(format!(
@@ -211,10 +216,10 @@ async fn replay_each(ids: &[i64], database: &Database, out: &mut impl Write) -> 
         }
     }
     let summary = format!(
-        "replayed {}: {stored} stored, {before} stored before, {again} failed again, {missing} not found",
+        "replayed {}: {stored} stored, {before} stored before, {again} failed again, {missing} already gone",
         ids.len()
     );
-    if again + missing > 0 {
+    if again > 0 {
         return Err(Failed::Partly(summary));
     }
     writeln!(out, "{summary}")?;
