@@ -495,6 +495,59 @@ async fn a_row_the_database_refuses_does_not_fail_its_batch() {
     assert!(reason.contains("no_mallory"), "{reason}");
 }
 
+#[tokio::test]
+async fn a_row_an_operators_trigger_refuses_is_kept_not_retried_for_ever() {
+    let db = TestDatabase::create().await;
+    // RAISE EXCEPTION in a trigger is SQLSTATE P0001: the same row is refused every time.
+    db.client
+        .batch_execute(
+            "CREATE FUNCTION refuse_mallory() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF NEW.name = 'Mallory' THEN RAISE EXCEPTION 'no Mallory here'; END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER refuse_mallory BEFORE INSERT OR UPDATE ON users
+                 FOR EACH ROW EXECUTE FUNCTION refuse_mallory()",
+        )
+        .await
+        .unwrap();
+    let server = Arc::new(start(&db.database).await);
+    let events = (0..20)
+        .map(|i| {
+            let name = if i == 10 {
+                "Mallory".to_owned()
+            } else {
+                format!("Neighbour {i}")
+            };
+            (format!("row-{i}"), user(None, "n@example.com", &name))
+        })
+        .collect();
+    let replies = deliver_all(&server, events).await;
+
+    for reply in &replies {
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
+    assert_eq!(db.count("SELECT count(*) FROM users").await, 19);
+    let reason: String = db
+        .client
+        .query_one(
+            "SELECT reason FROM dead_letters WHERE message_id = 'row-10'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        reason.contains("no Mallory here") && reason.contains("P0001"),
+        "{reason}"
+    );
+}
+
 /// Posts a structured-mode CloudEvent: its attributes travel in the JSON body, where a sender
 /// can put what no header could carry (a NUL, 300 KB).
 async fn deliver_structured(

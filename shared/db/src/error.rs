@@ -161,8 +161,15 @@ fn classify(sqlstate: &str) -> DbErrorKind {
         "57P01" | "57P02" | "57P03" => DbErrorKind::Unavailable,
         // connection exceptions, insufficient resources, operator intervention (canceled)
         s if s.starts_with("08") || s.starts_with("53") => DbErrorKind::Unavailable,
-        // data exceptions, integrity constraint violations
+        // Refused for what the row holds, so refused again on every retry: data exceptions
+        // (22), integrity constraint violations (23: CHECK, NOT NULL, foreign keys), an
+        // operator's trigger or rule raising an error (P0001 raise_exception, P0004
+        // assert_failure), a value past a limit of the server's (54000: an index row too
+        // large). Kept as a dead letter, replayable once the rule or the data is fixed.
         s if s.starts_with("22") || s.starts_with("23") => DbErrorKind::Rejected,
+        "P0001" | "P0004" | "54000" => DbErrorKind::Rejected,
+        // Anything else is about the database, not the row (a missing table or function, a
+        // server bug): retried (500) until it is fixed.
         _ => DbErrorKind::Internal,
     }
 }
@@ -234,7 +241,9 @@ mod tests {
         for busy in ["55P03", "57014"] {
             assert_eq!(classify(busy), DbErrorKind::Busy, "{busy}");
         }
-        for rejected in ["22001", "23505", "23502"] {
+        for rejected in [
+            "22001", "23505", "23502", "23514", "P0001", "P0004", "54000",
+        ] {
             assert_eq!(classify(rejected), DbErrorKind::Rejected, "{rejected}");
         }
         for config in ["28000", "28P01", "3D000"] {
