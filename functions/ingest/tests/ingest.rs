@@ -845,3 +845,25 @@ async fn start_migrates_and_connects_before_the_first_delivery() {
     .await;
     assert_eq!(db.count("SELECT count(*) FROM users").await, 1);
 }
+
+#[tokio::test]
+async fn an_unusable_publish_time_counts_as_none_and_the_message_is_stored_once() {
+    let db = TestDatabase::create().await;
+    let server = start(&db.database).await;
+    for (n, time) in ["", "yesterday", "2024-13-45T99:00:00Z"].iter().enumerate() {
+        let id = format!("bad-time-{n}");
+        let data = json!({"email": format!("t{n}@example.com"), "name": "T"}).to_string();
+        let reply = deliver_published_at(&server, &id, time, data.as_bytes()).await;
+        assert_eq!(reply.status, StatusCode::OK, "publishTime {time:?}");
+        // The delivery key is the message id alone: a redelivery is recognised.
+        let again = deliver_published_at(&server, &id, time, data.as_bytes()).await;
+        assert_eq!(again.status, StatusCode::OK);
+    }
+    assert_eq!(db.count("SELECT count(*) FROM users").await, 3);
+    assert_eq!(db.count("SELECT count(*) FROM dead_letters").await, 0);
+    assert_eq!(
+        db.count("SELECT count(*) FROM processed_messages WHERE delivery_key LIKE 'bad-time-_'")
+            .await,
+        3
+    );
+}

@@ -34,7 +34,8 @@ pub struct PubsubMessage {
     pub attributes: BTreeMap<String, String>,
     /// The id Pub/Sub gave the message; a redelivery keeps it.
     pub message_id: String,
-    /// When Pub/Sub accepted it; a redelivery keeps it.
+    /// When Pub/Sub accepted it; a redelivery keeps it. `None` when absent or unusable (empty,
+    /// not a string, not RFC 3339): a sender's bad timestamp does not make the message bad.
     pub publish_time: Option<DateTime<Utc>>,
     /// The ordering key, for ordered delivery.
     pub ordering_key: Option<String>,
@@ -123,9 +124,9 @@ struct WireMessage {
     #[serde(default, rename = "message_id")]
     message_id_snake: Option<String>,
     #[serde(default, rename = "publishTime")]
-    publish_time: Option<DateTime<Utc>>,
+    publish_time: Option<serde_json::Value>,
     #[serde(default, rename = "publish_time")]
-    publish_time_snake: Option<DateTime<Utc>>,
+    publish_time_snake: Option<serde_json::Value>,
     #[serde(default, rename = "orderingKey")]
     ordering_key: Option<String>,
     #[serde(default, rename = "ordering_key")]
@@ -142,33 +143,38 @@ struct WireMessage {
 pub struct MessageIdentity {
     /// `messageId` (or `message_id`), never empty.
     pub message_id: String,
-    /// `publishTime` (or `publish_time`), when given.
+    /// `publishTime` (or `publish_time`), when given and usable (see
+    /// [`PubsubMessage::publish_time`]).
     pub publish_time: Option<DateTime<Utc>>,
 }
 
-/// Why a message's id or publish time cannot be read.
+/// Why a message's id cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdentityError {
     /// No non-empty string id.
     MissingId,
-    /// The publish time is not RFC 3339.
-    BadPublishTime {
-        /// What was sent.
-        value: String,
-        /// Why it does not parse.
-        why: String,
-    },
 }
 
 impl fmt::Display for IdentityError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::MissingId => f.write_str("message.messageId is missing or not a string"),
-            Self::BadPublishTime { value, why } => {
-                write!(f, "publishTime {value:?} is not RFC 3339: {why}")
-            }
         }
     }
+}
+
+/// The first of the two spellings that holds an RFC 3339 time; anything else (absent, empty,
+/// a number, a malformed string) counts as no publish time.
+fn usable_time(
+    camel: Option<serde_json::Value>,
+    snake: Option<serde_json::Value>,
+) -> Option<DateTime<Utc>> {
+    [camel, snake].into_iter().flatten().find_map(|value| {
+        let text = value.as_str()?;
+        DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|time| time.with_timezone(&Utc))
+    })
 }
 
 impl std::error::Error for IdentityError {}
@@ -198,20 +204,9 @@ impl MessageIdentity {
         };
         let message_id =
             text(wire.message_id, wire.message_id_snake).ok_or(IdentityError::MissingId)?;
-        let publish_time = match text(wire.publish_time, wire.publish_time_snake) {
-            None => None,
-            Some(value) => Some(
-                DateTime::parse_from_rfc3339(&value)
-                    .map_err(|e| IdentityError::BadPublishTime {
-                        why: e.to_string(),
-                        value,
-                    })?
-                    .with_timezone(&Utc),
-            ),
-        };
         Ok(Self {
             message_id,
-            publish_time,
+            publish_time: usable_time(wire.publish_time, wire.publish_time_snake),
         })
     }
 }
@@ -239,7 +234,7 @@ impl TryFrom<WireMessage> for PubsubMessage {
                 .message_id
                 .or(wire.message_id_snake)
                 .ok_or(MissingMessageId)?,
-            publish_time: wire.publish_time.or(wire.publish_time_snake),
+            publish_time: usable_time(wire.publish_time, wire.publish_time_snake),
             ordering_key: wire
                 .ordering_key
                 .or(wire.ordering_key_snake)

@@ -422,15 +422,33 @@ async fn bad_deliveries_get_400_that_says_what_is_wrong() {
         StatusCode::BAD_REQUEST,
         "messageId",
     );
-    assert_error(
-        &send(
-            vec![],
-            r#"{"message":{"messageId":"1","publishTime":"yesterday"}}"#,
-        )
-        .await,
-        StatusCode::BAD_REQUEST,
-        "publishTime",
-    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_unusable_publish_time_counts_as_none_and_the_message_is_still_served() {
+    let (server, mut received) = recorder().await;
+    for time in [
+        r#""yesterday""#,
+        r#""""#,
+        "1700000000",
+        "null",
+        r#"{"s":1}"#,
+    ] {
+        let body =
+            format!(r#"{{"message":{{"messageId":"7","data":"aGk=","publishTime":{time}}}}}"#);
+        let before = chrono::Utc::now();
+        let reply = server.send(Method::POST, "/", &[], body).await;
+        assert_eq!(reply.status, StatusCode::OK, "publishTime {time}");
+        let event = received.recv().await.unwrap();
+        assert!(
+            event.time().unwrap() >= &before,
+            "publishTime {time}: the time of arrival"
+        );
+        let data = MessagePublishedData::from_event(&event).unwrap();
+        assert_eq!(data.message.publish_time, None, "publishTime {time}");
+        assert_eq!(data.message.data, b"hi");
+    }
     server.stop().await;
 }
 
