@@ -36,3 +36,69 @@ async fn request_bodies_are_never_read_or_held() {
         Ok(StatusCode::OK)
     );
 }
+
+#[tokio::test]
+async fn memory_held_by_a_burst_of_large_pages_comes_back() {
+    let db = TestDatabase::create().await;
+    db.client
+        .batch_execute(
+            "INSERT INTO users (user_id, email, name)
+             SELECT i, 'someone.with.a.long.address.' || i || '@example.com', 'Someone Called ' || i
+             FROM generate_series(1, 4000) i",
+        )
+        .await
+        .unwrap();
+    let process = std::sync::Arc::new(FunctionProcess::start(
+        env!("CARGO_BIN_EXE_read"),
+        &db.config,
+        &[],
+    ));
+    // Warm: the connection, its statement and buffers, a few pages served one at a time.
+    for after in 0..20 {
+        let path = format!("/data?limit=1000&after={after}");
+        let status = process.send(Method::GET, &path, &[], Bytes::new()).await;
+        assert_eq!(status, Ok(StatusCode::OK));
+    }
+    let at_start = process.rss_bytes();
+
+    // 3,000 distinct 1,000-row pages (about 100 KB each), 300 at a time.
+    for wave in 0..10 {
+        let sends: Vec<_> = (0..300)
+            .map(|i| {
+                let process = process.clone();
+                let path = format!("/data?limit=1000&after={}", wave * 300 + i);
+                tokio::spawn(
+                    async move { process.send(Method::GET, &path, &[], Bytes::new()).await },
+                )
+            })
+            .collect();
+        for send in sends {
+            let status = send.await.unwrap().unwrap();
+            assert!(status == StatusCode::OK || status == StatusCode::SERVICE_UNAVAILABLE);
+        }
+    }
+    let peak = process.peak_rss_bytes();
+
+    // Quiet again: what the burst took is given back within seconds.
+    let mut now = process.rss_bytes();
+    for _ in 0..50 {
+        if now < 2 * at_start {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        now = process.rss_bytes();
+    }
+    println!(
+        "read: {} KB at start, {} KB peak, {} KB after the burst",
+        at_start / 1024,
+        peak / 1024,
+        now / 1024
+    );
+    assert!(
+        now < 2 * at_start,
+        "{} KB held after the burst ({} KB at start, {} KB peak)",
+        now / 1024,
+        at_start / 1024,
+        peak / 1024
+    );
+}

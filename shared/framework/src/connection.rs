@@ -2,7 +2,10 @@
 //! response, body included) keeps it open; without one it is closed once its idle limit has
 //! passed: the header-read timeout before its first request (a client that connects and says
 //! nothing), the idle timeout after it (a keep-alive connection, HTTP/1 or HTTP/2, left open).
-//! HTTP/2 keep-alive pings do not count as activity.
+//! HTTP/2 keep-alive pings do not count as activity, and neither does a response the client
+//! does not read: once every handler of the connection has answered, a response body that
+//! makes no progress for the idle timeout (an HTTP/2 window held at zero, a full socket) is a
+//! stall, and the connection is closed with what it holds.
 
 use std::{
     pin::Pin,
@@ -29,6 +32,10 @@ pub(crate) struct Activity {
     /// Milliseconds after `opened` when the last exchange ended (0: none yet).
     quiet_since_ms: AtomicU64,
     in_flight: AtomicUsize,
+    /// Exchanges whose response is being sent (their handler has answered).
+    sending: AtomicUsize,
+    /// Milliseconds after `opened` when a response body last moved.
+    progress_ms: AtomicU64,
     exchanges: AtomicU64,
 }
 
@@ -41,8 +48,18 @@ impl Activity {
             opened: Instant::now(),
             quiet_since_ms: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            sending: AtomicUsize::new(0),
+            progress_ms: AtomicU64::new(0),
             exchanges: AtomicU64::new(0),
         })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.opened.elapsed().as_millis() as u64
+    }
+
+    fn progressed(&self) {
+        self.progress_ms.fetch_max(self.now_ms(), Ordering::AcqRel);
     }
 
     pub(crate) fn begin(self: &Arc<Self>) -> Exchange {
@@ -53,8 +70,13 @@ impl Activity {
 
     /// When the connection may be closed if nothing starts before then; None while busy.
     fn deadline(&self, options: &ServerOptions) -> Option<Instant> {
-        if self.in_flight.load(Ordering::Acquire) > 0 {
-            return None;
+        let in_flight = self.in_flight.load(Ordering::Acquire);
+        if in_flight > 0 {
+            if self.sending.load(Ordering::Acquire) < in_flight {
+                return None; // a handler is still working
+            }
+            let progress = Duration::from_millis(self.progress_ms.load(Ordering::Acquire));
+            return Some(self.opened + progress + options.idle_timeout);
         }
         let limit = if self.exchanges.load(Ordering::Relaxed) == 0 {
             options.header_read_timeout
@@ -91,10 +113,26 @@ pub(crate) async fn idle(activity: Arc<Activity>, options: Arc<ServerOptions>) {
     }
 }
 
-/// A response body that keeps its exchange open until it is sent or dropped.
+/// A response body that keeps its exchange open until it is sent or dropped, and tells the
+/// connection's watchdog whenever it moves.
 pub(crate) struct ExchangeBody {
-    pub(crate) body: Body,
-    pub(crate) _exchange: Exchange,
+    body: Body,
+    exchange: Exchange,
+}
+
+impl ExchangeBody {
+    pub(crate) fn new(body: Body, exchange: Exchange) -> Self {
+        let activity = &exchange.0;
+        activity.progressed();
+        activity.sending.fetch_add(1, Ordering::AcqRel);
+        Self { body, exchange }
+    }
+}
+
+impl Drop for ExchangeBody {
+    fn drop(&mut self) {
+        self.exchange.0.sending.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl hyper::body::Body for ExchangeBody {
@@ -105,7 +143,11 @@ impl hyper::body::Body for ExchangeBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if polled.is_ready() {
+            self.exchange.0.progressed();
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

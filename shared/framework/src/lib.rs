@@ -26,6 +26,7 @@ pub mod error;
 pub mod event;
 pub mod function;
 pub mod logging;
+mod memory;
 pub mod pubsub;
 pub mod server;
 #[cfg(feature = "testing")]

@@ -16,7 +16,11 @@ use super::{
     connection::{self, Activity, ExchangeBody},
     dispatch,
     function::Function,
+    memory,
 };
+
+/// HTTP/2 streams one connection may have open at once.
+const MAX_STREAMS_PER_CONNECTION: u32 = 100;
 
 /// Serves `function` on `listener` until `shutdown` completes, then stops accepting and gives
 /// in-flight requests up to `options.shutdown_grace` to finish. The function's warm-up, if
@@ -28,6 +32,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     function.start_warm_up();
+    let give_back = tokio::spawn(memory::give_back_freed_memory());
     let options = Arc::new(options);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -38,7 +43,10 @@ pub async fn serve(
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(options.keep_alive_interval))
-        .keep_alive_timeout(options.keep_alive_timeout);
+        .keep_alive_timeout(options.keep_alive_timeout)
+        // What one connection may have in flight: Cloud Run sends an instance at most its
+        // concurrency (80 here, 1,000 at most) across all its connections.
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION);
     let budget = BodyBudget::new(options.max_inflight_body_bytes);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -66,10 +74,7 @@ pub async fn serve(
                     let exchange = requests.begin();
                     async move {
                         let response = dispatch::respond(request, function, options, budget).await;
-                        Ok::<_, Infallible>(response.map(|body| ExchangeBody {
-                            body,
-                            _exchange: exchange,
-                        }))
+                        Ok::<_, Infallible>(response.map(|body| ExchangeBody::new(body, exchange)))
                     }
                 });
                 let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
@@ -94,6 +99,7 @@ pub async fn serve(
         "shutting down: waiting up to {} s for in-flight requests",
         options.shutdown_grace.as_secs_f32()
     );
+    give_back.abort();
     tokio::select! {
         () = graceful.shutdown() => log::info!("all in-flight requests finished"),
         () = tokio::time::sleep(options.shutdown_grace) => {

@@ -314,3 +314,44 @@ async fn a_warm_up_starts_with_the_server_and_requests_do_not_wait_for_it() {
     .expect("a request is served while the warm-up is still running");
     assert_eq!(reply.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_http2_client_that_never_reads_its_responses_is_disconnected() {
+    // A 100 KB answer each: with a stream window of 0, not a byte of it can be sent.
+    let server = TestServer::start_with(
+        Function::http(|_| async { Ok(Response::new(full(vec![b'x'; 100_000]))) }),
+        quick(ServerOptions::default()),
+    )
+    .await;
+    let stream = TcpStream::connect(server.addr).await.unwrap();
+    let (sender, connection) =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .initial_stream_window_size(0)
+            .handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    let connection = tokio::spawn(connection);
+    // 200 streams asked for; the server lets 100 be open at once, and answers them all.
+    let requests: Vec<_> = (0..200)
+        .map(|_| {
+            let mut sender = sender.clone();
+            let request = http::Request::get(server.url("/"))
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .unwrap();
+            // Each response is kept, its body never read, until the test ends.
+            tokio::spawn(async move {
+                let _response = sender.send_request(request).await;
+                std::future::pending::<()>().await;
+            })
+        })
+        .collect();
+    // The answers' bodies sit unread: the server counts that as idle and closes the
+    // connection after its idle timeout (1 s here), instead of holding it for ever.
+    tokio::time::timeout(Duration::from_secs(10), connection)
+        .await
+        .expect("a connection whose client reads nothing was held open")
+        .unwrap()
+        .ok();
+    requests.iter().for_each(|r| r.abort());
+    server.stop().await;
+}

@@ -58,10 +58,19 @@ impl FunctionProcess {
 
     /// The most resident memory the process has had (VmHWM), in bytes.
     pub fn peak_rss_bytes(&self) -> u64 {
+        self.status_kib("VmHWM:") * 1024
+    }
+
+    /// The resident memory the process has now (VmRSS), in bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        self.status_kib("VmRSS:") * 1024
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let kib = status
+        status
             .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .find_map(|line| line.strip_prefix(field))
             .and_then(|rest| {
                 rest.trim()
                     .trim_end_matches("kB")
@@ -69,8 +78,7 @@ impl FunctionProcess {
                     .parse::<u64>()
                     .ok()
             })
-            .expect("VmHWM in /proc/PID/status");
-        kib * 1024
+            .unwrap_or_else(|| panic!("{field} in /proc/PID/status"))
     }
 
     /// Sends one request; its status, or what went wrong (a server that does not read a body
