@@ -1,0 +1,189 @@
+"""The soak of scripts/bench --soak: both release binaries under steady load for minutes, with
+three faults injected along the way, and what must hold at the end.
+
+- load: 8 senders post Pub/Sub push bodies to ingest (each message unique, one connection
+  each, kept alive), 4 readers ask read for random pages;
+- at 20% of the time an operator locks `users` (ACCESS EXCLUSIVE) for 15 s; at 45% every
+  PostgreSQL process is stopped (SIGSTOP) for 15 s, as a frozen VM would be; at 70%, 8
+  clients pipeline 200 large-page requests each on HTTP/1.1 and never read the answers,
+  for 60 s;
+- at the end: every message ingest acknowledged (200) is in `users` exactly once, and each
+  function's resident memory, 20 s after the load stops, is under twice what it was warm.
+"""
+
+import base64
+import http.client
+import json
+import random
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+
+class Load:
+    """Senders and readers, running until `stop` is set."""
+
+    def __init__(self, ingest_port, read_port):
+        self.ingest_port, self.read_port = ingest_port, read_port
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.acknowledged, self.refused, self.reads, self.read_errors = [], 0, 0, 0
+        self.threads = [threading.Thread(target=self.send, args=(n,)) for n in range(8)]
+        self.threads += [threading.Thread(target=self.read) for _ in range(4)]
+
+    def start(self):
+        for thread in self.threads:
+            thread.start()
+
+    def finish(self):
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+    def send(self, sender):
+        connection, number = None, 0
+        while not self.stop.is_set():
+            number += 1
+            email = f"soak-{sender}-{number}@example.com"
+            data = base64.b64encode(json.dumps({"email": email, "name": "Soak"}).encode()).decode()
+            body = json.dumps({"message": {"data": data, "messageId": f"soak-{sender}-{number}",
+                                           "publishTime": "2026-01-01T00:00:00Z"}})
+            try:
+                connection = connection or http.client.HTTPConnection("127.0.0.1", self.ingest_port, timeout=90)
+                connection.request("POST", "/", body, {"content-type": "application/json"})
+                response = connection.getresponse()
+                response.read()
+                with self.lock:
+                    if response.status == 200:
+                        self.acknowledged.append(email)
+                    else:
+                        self.refused += 1
+            except OSError:
+                connection = None
+                with self.lock:
+                    self.refused += 1
+                time.sleep(0.05)
+
+    def read(self):
+        connection = None
+        while not self.stop.is_set():
+            try:
+                connection = connection or http.client.HTTPConnection("127.0.0.1", self.read_port, timeout=90)
+                connection.request("GET", f"/data?limit=100&after={random.randint(0, 20000)}")
+                response = connection.getresponse()
+                response.read()
+                with self.lock:
+                    self.reads += 1
+                    self.read_errors += response.status != 200
+            except OSError:
+                connection = None
+                with self.lock:
+                    self.read_errors += 1
+                time.sleep(0.05)
+
+
+def hold_lock(cluster, database, seconds):
+    cluster.sql(database, f"BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep({seconds}); COMMIT")
+
+
+def freeze(cluster_dir, seconds):
+    """SIGSTOP every process of the cluster for `seconds`, then SIGCONT."""
+    postmaster = Path(cluster_dir, "data", "postmaster.pid").read_text().split()[0]
+    children = subprocess.run(["pgrep", "-P", postmaster], capture_output=True, text=True).stdout.split()
+    pids = [postmaster, *children]
+    subprocess.run(["kill", "-STOP", *pids], check=True)
+    try:
+        time.sleep(seconds)
+    finally:
+        subprocess.run(["kill", "-CONT", *pids], check=True)
+
+
+def slow_readers(port, seconds, clients=8, requests=200):
+    """Clients that pipeline many large-page requests and never read an answer."""
+    sockets = []
+    for client in range(clients):
+        sock = socket.create_connection(("127.0.0.1", port))
+        pipelined = "".join(f"GET /data?limit=1000&after={client * requests + n} HTTP/1.1\r\nHost: soak\r\n\r\n"
+                            for n in range(requests))
+        sock.setblocking(False)
+        try:
+            sock.send(pipelined.encode())
+        except BlockingIOError:
+            pass
+        sockets.append(sock)
+    time.sleep(seconds)
+    closed_by_server = 0
+    for sock in sockets:
+        sock.setblocking(True)
+        sock.settimeout(1)
+        try:
+            # Drain what was sent: a closed connection ends with an empty read.
+            while sock.recv(1 << 20):
+                pass
+            closed_by_server += 1
+        except OSError:
+            pass
+        sock.close()
+    return closed_by_server
+
+
+def rss_mb(process):
+    for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def soak(cluster, start_function, minutes, log):
+    """Runs the soak; returns (report lines, ok)."""
+    database = "soak"
+    cluster.create(database)
+    cluster.sql(database, "SELECT 1")
+    # Short idle and reply timeouts, so that what the faults leave behind is cleared within
+    # the soak; the defaults only take longer.
+    ingest = start_function("ingest", database, IDLE_TIMEOUT_SECS="15")
+    read = start_function("read", database, IDLE_TIMEOUT_SECS="15")
+    cluster.sql(database, "INSERT INTO users SELECT i, 'seed-' || i || '@example.com', 'Seed' "
+                          "FROM generate_series(100000000, 100020000) i")
+    load = Load(ingest.port, read.port)
+    load.start()
+    time.sleep(20)
+    warm = {"ingest": rss_mb(ingest.process), "read": rss_mb(read.process)}
+    peak = dict(warm)
+    total = minutes * 60
+    faults = [(0.20, "a lock on users for 15 s", lambda: hold_lock(cluster, database, 15)),
+              (0.45, "PostgreSQL frozen (SIGSTOP) for 15 s", lambda: freeze(cluster.dir, 15)),
+              (0.70, "8 HTTP/1.1 clients that never read, for 60 s", lambda: log(
+                  f"  slow readers: {slow_readers(read.port, 60)} of 8 connections closed by read"))]
+    began = time.monotonic()
+    pending = list(faults)
+    while (elapsed := time.monotonic() - began) < total:
+        if pending and elapsed >= pending[0][0] * total:
+            _, what, inject = pending.pop(0)
+            log(f"soak {elapsed:.0f} s: {what}")
+            threading.Thread(target=inject).start()
+        for name, process in (("ingest", ingest.process), ("read", read.process)):
+            peak[name] = max(peak[name], rss_mb(process))
+        time.sleep(5)
+    load.finish()
+    log("soak: load stopped; 20 s of quiet")
+    time.sleep(20)
+    after = {"ingest": rss_mb(ingest.process), "read": rss_mb(read.process)}
+    stored = set(cluster.sql(database, "SELECT email FROM users WHERE email LIKE 'soak-%'").split())
+    rows = int(cluster.sql(database, "SELECT count(*) FROM users WHERE email LIKE 'soak-%'"))
+    missing = [email for email in load.acknowledged if email not in stored]
+    ingest.stop()
+    read.stop()
+    ok = not missing and rows == len(stored) and all(after[n] < 2 * warm[n] for n in warm)
+    lines = [
+        f"soak: {minutes} min; ingest acknowledged {len(load.acknowledged)} messages "
+        f"({load.refused} answered otherwise, for Pub/Sub to redeliver); "
+        f"read answered {load.reads} pages ({load.read_errors} not 200)",
+        f"  acknowledged and missing from users: {len(missing)}; rows {rows}, distinct {len(stored)}",
+    ]
+    for name in ("ingest", "read"):
+        lines.append(f"  {name} RSS: {warm[name]:.1f} MB warm, {peak[name]:.1f} MB peak, "
+                     f"{after[name]:.1f} MB 20 s after ({after[name] / warm[name]:.2f}x warm; must be < 2x)")
+    return lines, ok
