@@ -9,7 +9,9 @@ use super::error::DbError;
 /// libpq's `sslmode`, including the verifying modes tokio-postgres does not parse itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SslMode {
+    /// Never encrypt.
     Disable,
+    /// Encrypt when the server offers it (libpq's default; `allow` reads as this).
     Prefer,
     /// Encrypt; do not verify the server (libpq's `require` without a root certificate).
     Require,
@@ -62,6 +64,7 @@ pub struct DbConfig {
     pub reply_timeout: Duration,
 }
 
+/// Connections a process may hold when `DB_POOL_SIZE` is unset.
 pub const DEFAULT_POOL_SIZE: usize = 4;
 const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -89,6 +92,7 @@ impl fmt::Debug for DbConfig {
 }
 
 impl DbConfig {
+    /// Reads the settings from the process environment (see [`DbConfig::from_lookup`]).
     pub fn from_env() -> Result<Self, DbError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }

@@ -17,12 +17,16 @@ use super::{
 pub struct DeadLetter {
     /// As for [`super::NewUser::delivery_key`]: the same message is kept once.
     pub delivery_key: DeliveryKey,
+    /// The message's id, as Pub/Sub (or the event) gave it.
     pub message_id: String,
+    /// When Pub/Sub accepted it, when known.
     pub publish_time: Option<DateTime<Utc>>,
     /// The Pub/Sub message's data; for an event that was not a Pub/Sub message, the event's
     /// whole data (and `event_type` says so).
     pub payload: Vec<u8>,
+    /// The message's attributes, as a JSON object.
     pub attributes: serde_json::Value,
+    /// Why it can never succeed, for the operator.
     pub reason: String,
     /// `Some(type)` when the payload is the whole data of an event of that type, which was not
     /// a Pub/Sub message; `None` for a Pub/Sub message's data.
@@ -32,22 +36,32 @@ pub struct DeadLetter {
 /// A dead letter as kept, with what the operator names it by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeptLetter {
+    /// The short number the operator names it by.
     pub id: i64,
+    /// When ingest kept it.
     pub received_at: DateTime<Utc>,
     /// When a replay last failed; the reason is then that replay's.
     pub replay_failed_at: Option<DateTime<Utc>>,
+    /// The message as kept.
     pub letter: DeadLetter,
 }
 
 /// One line of a listing: everything but the payload, which may be megabytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LetterSummary {
+    /// As [`KeptLetter::id`].
     pub id: i64,
+    /// As [`DeadLetter::message_id`].
     pub message_id: String,
+    /// As [`DeadLetter::publish_time`].
     pub publish_time: Option<DateTime<Utc>>,
+    /// As [`KeptLetter::received_at`].
     pub received_at: DateTime<Utc>,
+    /// As [`KeptLetter::replay_failed_at`].
     pub replay_failed_at: Option<DateTime<Utc>>,
+    /// The payload's size, in bytes.
     pub payload_bytes: i64,
+    /// As [`DeadLetter::reason`].
     pub reason: String,
 }
 
@@ -65,6 +79,7 @@ pub struct LetterSelection {
 }
 
 impl LetterSelection {
+    /// True when nothing narrows the selection: every letter.
     pub fn is_everything(&self) -> bool {
         *self == Self::default()
     }

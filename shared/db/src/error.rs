@@ -5,6 +5,7 @@ use std::fmt;
 
 use deadpool_postgres::PoolError;
 
+/// What the caller should do about a failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DbErrorKind {
     /// The database is unreachable, restarting, overloaded, or the transaction lost a race
@@ -78,6 +79,7 @@ impl DbError {
         }
     }
 
+    /// True when trying again later may succeed (unavailable or busy).
     pub fn is_transient(&self) -> bool {
         matches!(self.kind, DbErrorKind::Unavailable | DbErrorKind::Busy)
     }

@@ -58,6 +58,7 @@ struct BatchCounts {
 }
 
 impl UserWriter {
+    /// A writer on `database`; its background task starts with the first write.
     pub fn new(database: Database) -> Self {
         Self {
             database,

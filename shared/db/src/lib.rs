@@ -1,6 +1,8 @@
 //! PostgreSQL access: configuration from the libpq environment, one lazily connecting pool
 //! per process, embedded migrations, and the pipeline's queries. Nothing here knows of HTTP.
 
+#![warn(missing_docs)]
+
 mod bookkeeping;
 pub mod config;
 mod dead_letters;
@@ -64,10 +66,13 @@ struct Inner {
 }
 
 impl Database {
+    /// The database the process environment names (`PG*`, `DATABASE_URL`; see
+    /// [`DbConfig::from_lookup`]).
     pub fn from_env() -> Result<Self, DbError> {
         Self::new(DbConfig::from_env()?)
     }
 
+    /// A handle on the database `config` names. No I/O: connections open on first use.
     pub fn new(config: DbConfig) -> Result<Self, DbError> {
         let mut postgres = config.postgres.clone();
         // A restart closes every connection; `Fast` sees that and replaces them.

@@ -36,6 +36,7 @@ impl DeliveryKey {
         Self(key)
     }
 
+    /// The key as stored.
     pub fn as_str(&self) -> &str {
         &self.0
     }

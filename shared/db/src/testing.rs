@@ -19,9 +19,13 @@ pub async fn plain_client(config: &DbConfig) -> tokio_postgres::Client {
     client
 }
 
+/// A database of the test's own, dropped with the cluster.
 pub struct TestDatabase {
+    /// Its name in the cluster.
     pub name: String,
+    /// How to reach it, as the cluster's owner.
     pub config: DbConfig,
+    /// A handle on it, as the functions have one.
     pub database: Database,
     /// A direct connection, outside the pool, to check what was stored.
     pub client: tokio_postgres::Client,
@@ -71,6 +75,7 @@ impl TestDatabase {
         }
     }
 
+    /// A migrated database with the original system's six sample users.
     pub async fn with_sample_users() -> Self {
         let test = Self::create().await;
         test.client
@@ -80,6 +85,7 @@ impl TestDatabase {
         test
     }
 
+    /// The one number `sql` (a `SELECT count(*) ...`) answers.
     pub async fn count(&self, sql: &str) -> i64 {
         self.client.query_one(sql, &[]).await.expect(sql).get(0)
     }
@@ -90,10 +96,12 @@ impl TestDatabase {
 pub struct OwnCluster {
     dir: std::path::PathBuf,
     options: String,
+    /// How to reach it, as its owner.
     pub config: DbConfig,
 }
 
 impl OwnCluster {
+    /// Starts a cluster named `name` (its folder, beside the shared one's).
     pub async fn start(name: &str) -> Self {
         Self::start_with(name, "", |_| {}).await
     }

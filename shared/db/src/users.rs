@@ -11,7 +11,9 @@ pub struct NewUser {
     pub delivery_key: DeliveryKey,
     /// `None`: a new user with a generated id.
     pub user_id: Option<i32>,
+    /// The user's email address, validated.
     pub email: String,
+    /// The user's name, validated.
     pub name: String,
 }
 
@@ -19,19 +21,28 @@ pub struct NewUser {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
     /// The message took effect now; the user has this id.
-    Stored { user_id: i32 },
+    Stored {
+        /// The stored user's id (the message's own, or a generated one).
+        user_id: i32,
+    },
     /// The message had taken effect before (a redelivery): nothing changed.
     AlreadyProcessed,
     /// Another session holds this user's row: nothing was written or claimed, so a
     /// redelivery will be. The rest of the batch did not wait.
-    HeldElsewhere { user_id: i32 },
+    HeldElsewhere {
+        /// The id whose row is held.
+        user_id: i32,
+    },
 }
 
 /// A row as the read API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct UserRow {
+    /// The user's id.
     pub user_id: i32,
+    /// The user's email address.
     pub email: String,
+    /// The user's name.
     pub name: String,
 }
 
@@ -142,7 +153,7 @@ impl Database {
         let started = tokio::time::Instant::now();
         let client = tokio::time::timeout(within, self.shared_client())
             .await
-            .map_err(|_| DbError::no_reply("connecting to read users", within))??;
+            .map_err(|_| DbError::no_connection_in_time())??;
         let read = async {
             let statement = client.prepare_cached(USERS_AFTER).await.map_err(fail)?;
             let rows = client
