@@ -32,7 +32,7 @@ usage() {
 # option_value OPTION VALUE: VALUE, or a usage error when OPTION came without one.
 option_value() {
   if [ -z "${2:-}" ] || [ "${2#-}" != "$2" ]; then
-    die "$1 needs a value (see $(basename "$0") --help)"
+    die "$1 needs a value (see scripts/$(basename "$0") --help)"
   fi
   printf '%s' "$2"
 }

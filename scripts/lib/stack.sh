@@ -20,12 +20,17 @@ stack_init() {
   : "${PROJECT:=local-project}" "${TOPIC:=ingestion-topic}"
 }
 
+# stack_other_owner: the live process, not this one, that runs the stack in STACK_DIR, if any.
+stack_other_owner() {
+  local owner
+  owner=$(cat "$STACK_DIR/owner" 2>/dev/null) || return 1
+  [ -n "$owner" ] && [ "$owner" != $$ ] && ! process_gone "$owner" && printf '%s' "$owner"
+}
+
 # stack_claim: makes this process the one that runs the stack in STACK_DIR; fails, touching
 # nothing, when another live process already does. stack_release gives it up.
 stack_claim() {
-  local owner
-  owner=$(cat "$STACK_DIR/owner" 2>/dev/null) || owner=
-  if [ -n "$owner" ] && [ "$owner" != $$ ] && ! process_gone "$owner"; then
+  if stack_other_owner >/dev/null; then
     return 1
   fi
   echo $$ >"$STACK_DIR/owner"
@@ -132,10 +137,21 @@ stack_follow_logs() {
   exec tail -n 0 -F ${logs[@]+"${logs[@]}"} > >(stack_quiet_emulator)
 }
 
+# Line by line in bash: awk, sed and grep block-buffer a pipe on some machines (Debian's
+# mawk held lines back for about 100 s), and a log that follows must not.
 stack_quiet_emulator() {
-  awk '/HttpAdapter\$StubMethodHandler handle$/ { held = $0; next }
-       held != "" { if ($0 !~ /orwarding key:/) { print held; print }; held = ""; fflush(); next }
-       { print; fflush() }'
+  local line held=
+  while IFS= read -r line; do
+    if [ -n "$held" ]; then
+      case $line in *"orwarding key:"*) ;; *) printf '%s\n%s\n' "$held" "$line" ;; esac
+      held=
+      continue
+    fi
+    case $line in
+      *'HttpAdapter$StubMethodHandler handle') held=$line ;;
+      *) printf '%s\n' "$line" ;;
+    esac
+  done
 }
 
 # The first part of the stack that is no longer running (read, ingest, pubsub-emulator,

@@ -48,11 +48,40 @@ for script in dev test e2e publish deploy pg-cluster bootstrap dead-letters; do
 done
 expect "scripts/check-pulumi --help, without .venv's Python" 0 "scripts/check-pulumi --self-test" python3 scripts/check-pulumi --help
 expect "scripts/bench --help" 0 "--repeat" python3 scripts/bench --help
+if [ -x "$repo/.venv/bin/python" ]; then
+  expect "scripts/check-pulumi runs as it is, with .venv's Python found by itself" 0 "check out" \
+    scripts/check-pulumi
+fi
 after=$(cd "$repo" && git status --porcelain --ignored | sort)
 if [ "$before" = "$after" ]; then pass "nothing created or changed by --help"; else fail "--help changed files" "$(diff <(echo "$before") <(echo "$after"))"; fi
 
+echo "arguments are checked before anything else, and a typo gets the valid choices"
+expect "scripts/dead-letters with an unknown command" fail \
+  "unknown command 'bogus': scripts/dead-letters takes list, show, replay or purge" \
+  env -u PGHOST -u DATABASE_URL scripts/dead-letters bogus
+expect "scripts/publish with an unknown option" fail "unknown option --bogus: scripts/publish takes one message" \
+  scripts/publish --bogus
+out=$(cd "$repo" && timeout 20 scripts/test lnt 2>&1) && status=0 || status=$?
+if [ "$status" -ne 0 ] && [[ $out == *"'lnt' is neither a stage (lint, scripts, unit, api, e2e)"* ]] \
+    && [[ $out != *PostgreSQL* ]] && [[ $out != *Compiling* ]]; then
+  pass "scripts/test with a misspelt stage names the stages, before building or starting anything"
+else
+  fail "scripts/test lnt (exit $status)" "$out"
+fi
+stubs=$work/stubs
+mkdir -p "$stubs"
+printf '#!/bin/sh\nexit 1\n' >"$stubs/cargo"
+cp "$stubs/cargo" "$stubs/rustup"
+chmod +x "$stubs/cargo" "$stubs/rustup"
+out=$(cd "$repo" && PATH=$stubs:$PATH timeout 60 scripts/test lint 2>&1) && status=0 || status=$?
+if [ "$status" -ne 0 ] && [[ $(printf '%s\n' "$out" | tail -n 1) == "==> failed: lint (exit "* ]]; then
+  pass "a failing scripts/test ends with one line naming the stage"
+else
+  fail "a failing scripts/test's last line (exit $status)" "$out"
+fi
+
 echo "scripts/dev checks its options and ports before any work"
-expect "a flag without its value" fail "--ingest-port needs a value" scripts/dev --ingest-port
+expect "a flag without its value" fail "--ingest-port needs a value (see scripts/dev --help)" scripts/dev --ingest-port
 expect "a port that is not one" fail "--read-port takes a port number" scripts/dev --read-port 99999
 taken=$(free_port)
 python3 -c 'import socket, sys, time
@@ -93,6 +122,14 @@ start_dev a --ingest-port "$ingest_port" --read-port "$read_port" ${emulator_arg
 export PIPELINE_ENV=$work/state-a/env
 expect "a message is published and reported stored" 0 ": stored" \
   scripts/publish '{"email": "ada@example.com", "name": "Ada Lovelace"}'
+# The followed logs stream: the line reaches scripts/dev's output within a second or two, not
+# when some buffer fills.
+shown() { grep -q "stored user" "$work/a.out"; }
+if wait_for 2 shown; then
+  pass "ingest's log line reaches scripts/dev's output at once"
+else
+  fail "ingest's 'stored user' line did not reach scripts/dev's output within 2 s" "$(tail -n 5 "$work/a.out")"
+fi
 out=$(cd "$repo" && timeout 40 scripts/publish 'not json' 2>&1) && status=0 || status=$?
 if [ "$status" -eq 1 ] && grep -qE "^(message [^ ]+: )?message data is not JSON: " <<<"$out"; then
   pass "a poison message exits 1 with the reason on a line of its own"
@@ -102,6 +139,9 @@ fi
 
 expect "a second scripts/dev on the same state refuses at once" fail "scripts/dev already runs on" \
   scripts/dev --state-dir "$work/state-a" --ingest-port "$(free_port)" --read-port "$(free_port)" --no-emulator
+expect "... and says so, not that its ports are taken, when it asks for the same ports" fail \
+  "scripts/dev already runs on" scripts/dev --state-dir "$work/state-a" --ingest-port "$ingest_port" \
+  --read-port "$read_port" --no-emulator
 if curl -fsS "http://127.0.0.1:$read_port/data" | grep -q "Ada Lovelace"; then
   pass "the first one still serves after the refusal"
 else
