@@ -6,7 +6,7 @@
 //! - [`db`] (the `pipeline-db` crate, `shared/db`): PostgreSQL access. It knows nothing of HTTP.
 //! - this crate: the glue the functions use to join the two: how a database failure becomes
 //!   a status code ([`function_error`]) and how a binary serves a function on the database
-//!   its environment names ([`serve_with_database`]).
+//!   its environment names ([`serve`]), every setting read first.
 //!
 //! The compiler holds the layers apart: neither of the two crates depends on the other.
 
@@ -16,7 +16,8 @@ pub use pipeline_db as db;
 
 mod status;
 mod wiring;
+pub use env_settings as settings;
 pub use status::function_error;
-pub use wiring::{serve_with_database, warn_if_not_ready};
+pub use wiring::{serve, warn_if_not_ready, FunctionSettings};
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -2,17 +2,41 @@
 
 use std::process::ExitCode;
 
+use env_settings::Reader;
+
 use crate::{
-    db::{Database, DbError, DbErrorKind},
-    framework::{Function, Functions},
+    db::{Database, DbConfig, DbError, DbErrorKind},
+    framework::{Config, Function, Functions},
 };
 
-/// Serves the function `make` builds on the database the environment names; bad database
-/// settings end the process at once with a message.
-pub fn serve_with_database(name: &str, make: impl FnOnce(Database) -> Function) -> ExitCode {
+/// A function's own settings, read beside the framework's and the database's.
+pub trait FunctionSettings: Sized {
+    /// Reads them through `reader`, which keeps any bad one for the report.
+    fn read(reader: &mut Reader) -> Self;
+}
+
+/// What a function binary's `main` is: reads every setting first (the framework's, the
+/// database's, the function's own) and reports every bad one at once; then serves the
+/// function `make` builds on the database the environment names.
+pub fn serve<S: FunctionSettings>(
+    name: &str,
+    make: impl FnOnce(Database, S) -> Function,
+) -> ExitCode {
     crate::logging::init();
-    match Database::from_env() {
-        Ok(database) => Functions::new().register(name, make(database)).run(),
+    let mut reader = Reader::from_env();
+    let framework = Config::read(&mut reader);
+    let database = DbConfig::read(&mut reader);
+    let own = S::read(&mut reader);
+    if let Err(errors) = reader.finish() {
+        for error in &errors.0 {
+            log::error!("bad setting {error}");
+        }
+        return ExitCode::FAILURE;
+    }
+    match Database::new(database) {
+        Ok(database) => Functions::new()
+            .register(name, make(database, own))
+            .run_with(framework),
         Err(e) => {
             log::error!("database settings: {e}");
             ExitCode::FAILURE

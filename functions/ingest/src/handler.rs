@@ -22,14 +22,16 @@ pub(crate) async fn ingest(
     match process(event, None, writer).await {
         Ok(outcome) => Ok(outcome),
         Err(Failure::Retry(error)) => Err(error),
-        Err(Failure::Never { letter, shown }) => keep(database, &letter, &shown).await,
+        Err(Failure::Permanent { letter, reply }) => {
+            store_dead_letter(database, &letter, &reply).await
+        }
     }
 }
 
 /// Why a delivery did not take effect.
 pub(crate) enum Failure {
-    /// It never can: keep `letter`; replies and logs repeat `shown`.
-    Never { letter: DeadLetter, shown: String },
+    /// It never can: store `letter` as a dead letter; the reply and the log say `reply`.
+    Permanent { letter: DeadLetter, reply: String },
     /// Not now: ask for a redelivery.
     Retry(FunctionError),
 }
@@ -49,20 +51,32 @@ pub(crate) async fn process(
     kept_key: Option<DeliveryKey>,
     writer: &UserWriter,
 ) -> Result<Outcome, Failure> {
-    let never = |letter: DeadLetter| Failure::Never {
-        shown: letter.reason.clone(),
+    let permanent = |letter: DeadLetter| Failure::Permanent {
+        reply: letter.reason.clone(),
         letter,
     };
     let message = match MessagePublishedData::from_event(&event) {
         Ok(published) => published.message,
-        Err(e) => return Err(never(unreadable(&event, kept_key, e.to_string()))),
+        Err(e) => {
+            return Err(permanent(dead_letter_for_event(
+                &event,
+                kept_key,
+                e.to_string(),
+            )))
+        }
     };
     // The event's own copy of the data (up to ~14 MB) is not needed past this point.
     drop(event);
     let key = kept_key.unwrap_or_else(|| delivery_key(&message.message_id, message.publish_time));
     let user = match parse_user(&message.data) {
         Ok(user) => user,
-        Err(invalid) => return Err(never(kept(key, message, invalid.to_string()))),
+        Err(invalid) => {
+            return Err(permanent(dead_letter_for(
+                key,
+                message,
+                invalid.to_string(),
+            )))
+        }
     };
     let new_user = NewUser {
         delivery_key: key.clone(),
@@ -88,9 +102,9 @@ pub(crate) async fn process(
             // The details (constraint, SQLSTATE) are for the operator: the log and the dead
             // letter keep them; the reply only says what happened.
             log::error!("message {key}: the database refused the row: {e}");
-            Err(Failure::Never {
-                letter: kept(key, message, format!("the database refused the row: {e}")),
-                shown: "the database refused the row; the log and the dead letter say why".into(),
+            Err(Failure::Permanent {
+                letter: dead_letter_for(key, message, format!("the database refused the row: {e}")),
+                reply: "the database refused the row; the log and the dead letter say why".into(),
             })
         }
         Err(e) => Err(e.into()),
@@ -111,18 +125,18 @@ fn delivery_key(message_id: &str, publish_time: Option<DateTime<Utc>>) -> Delive
     DeliveryKey::new(&raw)
 }
 
-/// Keeps the letter, and answers with `shown` as the reason.
-async fn keep(
+/// Stores the letter, and answers with `reply` as the reason.
+async fn store_dead_letter(
     database: &Database,
     letter: &DeadLetter,
-    shown: &str,
+    reply: &str,
 ) -> Result<Outcome, FunctionError> {
     database
         .record_dead_letter(letter)
         .await
         .map_err(shared::function_error)?;
     Err(FunctionError::Discarded {
-        reason: format!("message {}: {}", letter.delivery_key, clipped(shown)),
+        reason: format!("message {}: {}", letter.delivery_key, clipped(reply)),
     })
 }
 
@@ -133,7 +147,11 @@ fn clipped(reason: &str) -> String {
 }
 
 /// A dead letter for a Pub/Sub message whose data cannot be stored.
-fn kept(delivery_key: DeliveryKey, message: PubsubMessage, reason: String) -> DeadLetter {
+fn dead_letter_for(
+    delivery_key: DeliveryKey,
+    message: PubsubMessage,
+    reason: String,
+) -> DeadLetter {
     DeadLetter {
         delivery_key,
         attributes: serde_json::to_value(&message.attributes).unwrap_or_default(),
@@ -146,7 +164,11 @@ fn kept(delivery_key: DeliveryKey, message: PubsubMessage, reason: String) -> De
 }
 
 /// A dead letter for an event whose data is not a Pub/Sub message at all: keep all of it.
-fn unreadable(event: &Event, kept_key: Option<DeliveryKey>, reason: String) -> DeadLetter {
+fn dead_letter_for_event(
+    event: &Event,
+    kept_key: Option<DeliveryKey>,
+    reason: String,
+) -> DeadLetter {
     let payload = match event.data() {
         Some(Data::Binary(bytes)) => bytes.clone(),
         Some(Data::String(text)) => text.clone().into_bytes(),

@@ -6,7 +6,7 @@ use std::{sync::OnceLock, time::Duration};
 
 use shared::db::{Database, Pruned};
 
-/// The first pass comes this soon after an instance's first delivery (or after
+/// The first pass comes this soon after an instance starts (or after
 /// `prune_every`, if sooner): instances that live minutes still do their share.
 const FIRST_PASS_WITHIN: Duration = Duration::from_secs(10);
 

@@ -33,15 +33,10 @@ pub fn function(database: Database, settings: Settings) -> Function {
     let writer = UserWriter::new(database.clone());
     let tally = Arc::new(Tally::default());
     let housekeeping = Arc::new(Housekeeping::default());
-    let warming = database.clone();
+    let background = (writer.clone(), database.clone(), tally.clone());
     Function::cloudevent(move |event| {
-        let (writer, database) = (writer.clone(), database.clone());
-        let (tally, housekeeping, settings) =
-            (tally.clone(), housekeeping.clone(), settings.clone());
+        let (writer, database, tally) = (writer.clone(), database.clone(), tally.clone());
         async move {
-            // Started here, inside the runtime serving requests, on the first delivery.
-            tally.summarize(&writer, settings.summary_every);
-            housekeeping.start(&database, settings.retention, settings.prune_every);
             let result = handler::ingest(event, &writer, &database).await;
             tally.count(match &result {
                 Ok(outcome) => *outcome,
@@ -52,7 +47,10 @@ pub fn function(database: Database, settings: Settings) -> Function {
         }
     })
     .warm_up(move || {
-        let database = warming.clone();
+        let (writer, database, tally) = background.clone();
+        // The periodic summary line and the pruning of old delivery keys run beside serving.
+        tally.summarize(&writer, settings.summary_every);
+        housekeeping.start(&database, settings.retention, settings.prune_every);
         // What the first delivery would wait for (a connection, the schema check, the prepared
         // statement), done at start instead.
         shared::warn_if_not_ready(async move { database.prepare_writes().await })

@@ -52,7 +52,7 @@ pub async fn replay(
                 _ => Replayed::Stored,
             })
         }
-        Err(Failure::Never { letter, .. }) => {
+        Err(Failure::Permanent { letter, .. }) => {
             database
                 .mark_replay_failed(id, &letter.reason)
                 .await

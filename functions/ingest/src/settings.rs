@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use shared::settings::Reader;
+
 const DAY: u64 = 24 * 60 * 60;
 
 /// What ingest is configured with besides the database.
@@ -16,7 +18,7 @@ pub struct Settings {
     /// a day's margin. Raise it if a topic's retention lets you seek further back.
     pub retention: Duration,
     /// `PRUNE_EVERY_SECS`, default 600: how often an instance removes older keys (the first
-    /// time within 10 s of its first delivery; one instance at a time does the work).
+    /// time within 10 s of its start; one instance at a time does the work).
     pub prune_every: Duration,
 }
 
@@ -30,29 +32,14 @@ impl Default for Settings {
     }
 }
 
-impl Settings {
-    pub fn from_env() -> Result<Self, String> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+impl shared::FunctionSettings for Settings {
+    fn read(reader: &mut Reader) -> Self {
         let defaults = Self::default();
-        let seconds = |name: &str, default: Duration, unit: u64| match lookup(name) {
-            None => Ok(default),
-            Some(value) => value
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .and_then(|n| n.checked_mul(unit))
-                .map(Duration::from_secs)
-                .ok_or_else(|| format!("{name} must be a positive whole number, not {value:?}")),
-        };
-        Ok(Self {
-            summary_every: seconds("LOG_SUMMARY_SECS", defaults.summary_every, 1)?,
-            retention: seconds("PROCESSED_RETENTION_DAYS", defaults.retention, DAY)?,
-            prune_every: seconds("PRUNE_EVERY_SECS", defaults.prune_every, 1)?,
-        })
+        Self {
+            summary_every: reader.seconds("LOG_SUMMARY_SECS", defaults.summary_every),
+            retention: reader.days("PROCESSED_RETENTION_DAYS", defaults.retention),
+            prune_every: reader.seconds("PRUNE_EVERY_SECS", defaults.prune_every),
+        }
     }
 }
 
@@ -60,13 +47,20 @@ impl Settings {
 mod tests {
     use super::*;
 
+    use shared::FunctionSettings;
+
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, String> {
-        Settings::from_lookup(|name| {
+        let mut reader = Reader::new(|name| {
             pairs
                 .iter()
                 .find(|(n, _)| *n == name)
                 .map(|(_, v)| v.to_string())
-        })
+        });
+        let settings = Settings::read(&mut reader);
+        reader
+            .finish()
+            .map(|()| settings)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -92,10 +86,15 @@ mod tests {
             ("PROCESSED_RETENTION_DAYS", "7.5"),
             ("PROCESSED_RETENTION_DAYS", "99999999999999999"),
             ("PRUNE_EVERY_SECS", "-1"),
-            ("LOG_SUMMARY_SECS", ""),
+            ("LOG_SUMMARY_SECS", "0"),
         ] {
             let error = settings(&[(name, value)]).unwrap_err();
             assert!(error.starts_with(name), "{error}");
         }
+        // The one rule for every setting: empty is unset, and takes the default.
+        assert_eq!(
+            settings(&[("LOG_SUMMARY_SECS", " ")]).unwrap().summary_every,
+            Duration::from_secs(60)
+        );
     }
 }

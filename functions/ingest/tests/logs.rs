@@ -140,3 +140,28 @@ async fn wrong_database_settings_are_said_once_at_error_warm_up_included() {
         "{lines:#?}"
     );
 }
+
+#[test]
+fn every_bad_setting_of_every_layer_is_said_at_once_and_nothing_starts() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .env("IDLE_TIMEOUT_SECS", "0") // the framework's
+        .env("DB_POOL_SIZE", "many") // the database layer's
+        .env("PRUNE_EVERY_SECS", "soon") // ingest's own
+        .env("PORT", " 8089 ") // fine: trimmed
+        .env("LOG_FORMAT", "text")
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run ingest");
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = said.lines().filter(|l| l.contains("bad setting")).collect();
+    assert_eq!(lines.len(), 3, "{said}");
+    for expected in [
+        "IDLE_TIMEOUT_SECS=\"0\": expected a positive whole number of seconds",
+        "DB_POOL_SIZE=\"many\": expected a positive whole number",
+        "PRUNE_EVERY_SECS=\"soon\": expected a positive whole number of seconds",
+    ] {
+        assert!(said.contains(expected), "{expected} missing from: {said}");
+    }
+    assert!(!said.contains("serving"), "{said}");
+}

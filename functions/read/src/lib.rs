@@ -46,12 +46,12 @@ pub struct Settings {
     pub cors: Cors,
 }
 
-impl Settings {
+impl shared::FunctionSettings for Settings {
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to read from browsers, or `*`.
     /// Unset: CORS is off.
-    pub fn from_env() -> Self {
+    fn read(reader: &mut shared::settings::Reader) -> Self {
         Self {
-            cors: Cors::new(std::env::var("CORS_ALLOWED_ORIGINS").ok().as_deref()),
+            cors: Cors::new(reader.text("CORS_ALLOWED_ORIGINS").as_deref()),
         }
     }
 }

@@ -1,5 +1,3 @@
 fn main() -> std::process::ExitCode {
-    shared::serve_with_database("read", |database| {
-        read::function(database, read::Settings::from_env())
-    })
+    shared::serve("read", read::function)
 }

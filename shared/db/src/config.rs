@@ -2,6 +2,7 @@
 //! (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`, `PGSSLROOTCERT`) or
 //! `DATABASE_URL`, plus the pool's settings. The password never appears in `Debug` output.
 
+use env_settings::Reader;
 use std::{fmt, path::PathBuf, str::FromStr, time::Duration};
 
 use super::error::DbError;
@@ -99,95 +100,93 @@ impl DbConfig {
 
     /// Reads the settings through `lookup`; `DATABASE_URL` wins over the `PG*` variables.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, DbError> {
-        let set = |name: &str| lookup(name).filter(|v| !v.is_empty());
-        let (mut postgres, mut ssl_mode, mut ssl_root_cert) = match set("DATABASE_URL") {
-            Some(url) => parse_url(&url)?,
+        let mut reader = Reader::new(lookup);
+        let config = Self::read(&mut reader);
+        reader
+            .finish()
+            .map_err(|errors| DbError::config(errors.to_string()))?;
+        Ok(config)
+    }
+
+    /// Reads the database's settings through `reader`, which keeps any bad one for its
+    /// `finish` (a binary reads every crate's settings first, then reports them all at once).
+    /// Values that hold a password are never repeated in a complaint.
+    pub fn read(reader: &mut Reader) -> Self {
+        let (mut postgres, mut ssl_mode, mut ssl_root_cert) = match reader.text("DATABASE_URL") {
+            Some(url) => parse_url(&url).unwrap_or_else(|e| {
+                reader.refuse("DATABASE_URL", HIDDEN, e.to_string());
+                (tokio_postgres::Config::new(), None, None)
+            }),
             None => (tokio_postgres::Config::new(), None, None),
         };
         if postgres.get_hosts().is_empty() {
-            postgres.host(set("PGHOST").as_deref().unwrap_or("localhost"));
+            postgres.host(reader.text("PGHOST").as_deref().unwrap_or("localhost"));
         }
-        if postgres.get_ports().is_empty() {
-            if let Some(port) = set("PGPORT") {
-                let port = port.parse().map_err(|_| {
-                    DbError::config(format!("PGPORT {port:?} is not a port number"))
-                })?;
-                postgres.port(port);
-            }
+        if postgres.get_ports().is_empty() && reader.text("PGPORT").is_some() {
+            postgres.port(reader.port("PGPORT", 5432));
         }
         if postgres.get_user().is_none() {
-            postgres.user(set("PGUSER").unwrap_or_else(|| "postgres".into()));
+            postgres.user(reader.text("PGUSER").unwrap_or_else(|| "postgres".into()));
         }
         if postgres.get_dbname().is_none() {
-            if let Some(name) = set("PGDATABASE") {
+            if let Some(name) = reader.text("PGDATABASE") {
                 postgres.dbname(name);
             }
         }
         if postgres.get_password().is_none() {
-            if let Some(password) = password(&set)? {
+            if let Some(password) = password(reader) {
                 postgres.password(password);
             }
         }
         if ssl_mode.is_none() {
-            ssl_mode = set("PGSSLMODE").map(|m| m.parse()).transpose()?;
+            ssl_mode = reader.parsed(
+                "PGSSLMODE",
+                "one of disable, allow, prefer, require, verify-ca, verify-full",
+            );
         }
         if ssl_root_cert.is_none() {
-            ssl_root_cert = set("PGSSLROOTCERT").map(PathBuf::from);
+            ssl_root_cert = reader.text("PGSSLROOTCERT").map(PathBuf::from);
         }
         postgres.application_name(
-            set("K_SERVICE")
+            reader
+                .text("K_SERVICE")
                 .as_deref()
                 .unwrap_or("rust-pubsub-pipeline"),
         );
         postgres.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
-        let number = |name: &str, default: u64| -> Result<u64, DbError> {
-            set(name).map_or(Ok(default), |v| {
-                v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    DbError::config(format!("{name} must be a positive whole number, not {v:?}"))
-                })
-            })
-        };
-        let lock_timeout = Duration::from_millis(number(
-            "DB_LOCK_TIMEOUT_MS",
-            DEFAULT_LOCK_TIMEOUT.as_millis() as u64,
-        )?);
-        let statement_timeout = Duration::from_secs(number(
-            "DB_STATEMENT_TIMEOUT_SECS",
-            DEFAULT_STATEMENT_TIMEOUT.as_secs(),
-        )?);
-        let base_options = postgres.get_options().unwrap_or_default().to_owned();
-        let reply_timeout = Duration::from_secs(number(
-            "DB_REPLY_TIMEOUT_SECS",
-            DEFAULT_REPLY_TIMEOUT.as_secs(),
-        )?);
+        let lock_timeout = reader.millis("DB_LOCK_TIMEOUT_MS", DEFAULT_LOCK_TIMEOUT);
+        let statement_timeout =
+            reader.seconds("DB_STATEMENT_TIMEOUT_SECS", DEFAULT_STATEMENT_TIMEOUT);
+        let reply_timeout = reader.seconds("DB_REPLY_TIMEOUT_SECS", DEFAULT_REPLY_TIMEOUT);
         if reply_timeout <= lock_timeout {
-            return Err(DbError::config(format!(
-                "DB_REPLY_TIMEOUT_SECS ({} s) must exceed DB_LOCK_TIMEOUT_MS ({} ms), or a read that \
-                 meets a held lock is cut off before the server can say so",
-                reply_timeout.as_secs(),
-                lock_timeout.as_millis()
-            )));
+            // A read that meets a held lock would be cut off before the server can say so.
+            reader.refuse(
+                "DB_REPLY_TIMEOUT_SECS",
+                &reply_timeout.as_secs().to_string(),
+                format!(
+                    "more than DB_LOCK_TIMEOUT_MS ({} ms)",
+                    lock_timeout.as_millis()
+                ),
+            );
         }
+        let base_options = postgres.get_options().unwrap_or_default().to_owned();
         postgres
             .keepalives(true)
             .keepalives_idle(KEEPALIVE_IDLE)
             .keepalives_interval(KEEPALIVE_INTERVAL)
             .keepalives_retries(KEEPALIVE_RETRIES);
-        Ok(Self {
+        Self {
             postgres,
             base_options,
             ssl_mode: ssl_mode.unwrap_or(SslMode::Prefer),
             ssl_root_cert,
-            pool_size: number("DB_POOL_SIZE", DEFAULT_POOL_SIZE as u64)? as usize,
-            acquire_timeout: Duration::from_secs(number(
-                "DB_ACQUIRE_TIMEOUT_SECS",
-                DEFAULT_ACQUIRE_TIMEOUT.as_secs(),
-            )?),
+            pool_size: reader.count("DB_POOL_SIZE", DEFAULT_POOL_SIZE),
+            acquire_timeout: reader.seconds("DB_ACQUIRE_TIMEOUT_SECS", DEFAULT_ACQUIRE_TIMEOUT),
             lock_timeout,
             statement_timeout,
             reply_timeout,
         }
-        .with_session_timeouts())
+        .with_session_timeouts()
     }
 
     /// The connection settings, for a plain (unpooled) connection.
@@ -268,17 +267,27 @@ impl DbConfig {
 
 /// `PGPASSWORD`, or the contents of `PGPASSWORD_FILE` (a mounted secret), trailing newline
 /// removed.
-fn password(set: &impl Fn(&str) -> Option<String>) -> Result<Option<String>, DbError> {
-    if let Some(password) = set("PGPASSWORD") {
-        return Ok(Some(password));
+fn password(reader: &mut Reader) -> Option<String> {
+    // Not trimmed: a password may begin or end with a space.
+    if let Some(password) = reader.raw("PGPASSWORD") {
+        return Some(password);
     }
-    let Some(path) = set("PGPASSWORD_FILE") else {
-        return Ok(None);
-    };
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| DbError::config(format!("cannot read PGPASSWORD_FILE {path:?}: {e}")))?;
-    Ok(Some(text.trim_end_matches(['\r', '\n']).to_owned()))
+    let path = reader.text("PGPASSWORD_FILE")?;
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text.trim_end_matches(['\r', '\n']).to_owned()),
+        Err(e) => {
+            reader.refuse(
+                "PGPASSWORD_FILE",
+                &path,
+                format!("a file this process can read ({e})"),
+            );
+            None
+        }
+    }
 }
+
+/// What a complaint shows instead of a value that may hold a password.
+const HIDDEN: &str = "(not shown: it may hold a password)";
 
 /// Parses a `postgres://` URL or a `key=value` string, taking out the `sslmode` and
 /// `sslrootcert` that tokio-postgres would reject or ignore.

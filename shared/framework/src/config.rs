@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use super::{config_error::ConfigError, function::SignatureType};
+use env_settings::Reader;
+
+use super::{config_error::ConfigError, signature::SignatureType};
 
 /// Cloud Run sends SIGTERM and kills the instance 10 s later; leave room to exit cleanly.
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
@@ -82,67 +84,48 @@ impl Default for ServerOptions {
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::checked(Reader::from_env())
     }
 
     /// Reads the settings through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let set = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let number = |variable: &'static str| -> Result<Option<u64>, ConfigError> {
-            set(variable)
-                .map(|value| {
-                    value
-                        .trim()
-                        .parse::<u64>()
-                        .map_err(|_| ConfigError::NotANumber { variable, value })
-                })
-                .transpose()
-        };
-        let seconds = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
-            Ok(number(name)?.map_or(default, Duration::from_secs))
-        };
-        let bytes = |name: &'static str, default: usize| -> Result<usize, ConfigError> {
-            Ok(number(name)?.map_or(default, |n| n as usize))
-        };
+        Self::checked(Reader::new(lookup))
+    }
+
+    fn checked(mut reader: Reader) -> Result<Self, ConfigError> {
+        let config = Self::read(&mut reader);
+        reader.finish().map_err(ConfigError::Settings)?;
+        Ok(config)
+    }
+
+    /// Reads the framework's settings through `reader`, which keeps any bad one for its
+    /// `finish` (a binary reads every crate's settings first, then reports them all at once).
+    pub fn read(reader: &mut Reader) -> Self {
         let defaults = ServerOptions::default();
-        let port = match set("PORT") {
-            None => 8080,
-            Some(value) => value
-                .trim()
-                .parse()
-                .map_err(|_| ConfigError::NotAPort { value })?,
-        };
-        Ok(Self {
-            port,
-            target: set("FUNCTION_TARGET"),
-            signature_type: set("FUNCTION_SIGNATURE_TYPE")
-                .map(|v| v.trim().parse())
-                .transpose()?,
+        Self {
+            port: reader.port("PORT", 8080),
+            target: reader.text("FUNCTION_TARGET"),
+            signature_type: reader.choice("FUNCTION_SIGNATURE_TYPE", &SignatureType::NAMED),
             server: ServerOptions {
-                max_body_bytes: bytes("MAX_REQUEST_BODY_BYTES", defaults.max_body_bytes)?,
-                max_inflight_body_bytes: bytes(
-                    "MAX_INFLIGHT_BODY_BYTES",
-                    defaults.max_inflight_body_bytes,
-                )?,
-                header_read_timeout: seconds(
-                    "HEADER_READ_TIMEOUT_SECS",
-                    defaults.header_read_timeout,
-                )?,
-                shutdown_grace: seconds("SHUTDOWN_GRACE_SECS", defaults.shutdown_grace)?,
-                idle_timeout: seconds("IDLE_TIMEOUT_SECS", defaults.idle_timeout)?,
-                body_read_timeout: seconds("BODY_READ_TIMEOUT_SECS", defaults.body_read_timeout)?,
-                keep_alive_interval: seconds(
+                max_body_bytes: reader.bytes("MAX_REQUEST_BODY_BYTES", defaults.max_body_bytes),
+                max_inflight_body_bytes: reader
+                    .bytes("MAX_INFLIGHT_BODY_BYTES", defaults.max_inflight_body_bytes),
+                header_read_timeout: reader
+                    .seconds("HEADER_READ_TIMEOUT_SECS", defaults.header_read_timeout),
+                shutdown_grace: reader.seconds("SHUTDOWN_GRACE_SECS", defaults.shutdown_grace),
+                idle_timeout: reader.seconds("IDLE_TIMEOUT_SECS", defaults.idle_timeout),
+                body_read_timeout: reader
+                    .seconds("BODY_READ_TIMEOUT_SECS", defaults.body_read_timeout),
+                keep_alive_interval: reader.seconds(
                     "HTTP2_KEEP_ALIVE_INTERVAL_SECS",
                     defaults.keep_alive_interval,
-                )?,
-                keep_alive_timeout: seconds(
-                    "HTTP2_KEEP_ALIVE_TIMEOUT_SECS",
-                    defaults.keep_alive_timeout,
-                )?,
+                ),
+                keep_alive_timeout: reader
+                    .seconds("HTTP2_KEEP_ALIVE_TIMEOUT_SECS", defaults.keep_alive_timeout),
             },
-            service: set("K_SERVICE"),
-            revision: set("K_REVISION"),
-        })
+            service: reader.text("K_SERVICE"),
+            revision: reader.text("K_REVISION"),
+        }
     }
 }
 
@@ -193,19 +176,17 @@ mod tests {
     }
 
     #[test]
-    fn says_which_variable_is_wrong_and_how() {
+    fn says_every_wrong_variable_and_how_at_once() {
+        let ConfigError::Settings(errors) =
+            config_typed(&[("IDLE_TIMEOUT_SECS", "soon"), ("PORT", "70000")]).unwrap_err()
+        else {
+            panic!("a settings error")
+        };
+        let variables: Vec<&str> = errors.0.iter().map(|e| e.variable.as_str()).collect();
+        assert_eq!(variables, ["PORT", "IDLE_TIMEOUT_SECS"]);
         assert_eq!(
-            config_typed(&[("IDLE_TIMEOUT_SECS", "soon")]).unwrap_err(),
-            ConfigError::NotANumber {
-                variable: "IDLE_TIMEOUT_SECS",
-                value: "soon".into()
-            }
-        );
-        assert_eq!(
-            config_typed(&[("PORT", "70000")]).unwrap_err(),
-            ConfigError::NotAPort {
-                value: "70000".into()
-            }
+            errors.0[1].to_string(),
+            "IDLE_TIMEOUT_SECS=\"soon\": expected a positive whole number of seconds"
         );
     }
 

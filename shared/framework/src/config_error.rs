@@ -3,28 +3,15 @@
 
 use std::fmt;
 
-use super::function::SignatureType;
+use env_settings::SettingErrors;
+
+use super::signature::SignatureType;
 
 /// A configuration the framework cannot serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
-    /// A variable that must be a whole number is not.
-    NotANumber {
-        /// The variable.
-        variable: &'static str,
-        /// What it was set to.
-        value: String,
-    },
-    /// `PORT` is not a port number.
-    NotAPort {
-        /// What it was set to.
-        value: String,
-    },
-    /// `FUNCTION_SIGNATURE_TYPE` is neither `http` nor `cloudevent`.
-    UnknownSignatureType {
-        /// What it was set to.
-        value: String,
-    },
+    /// Settings that are not what they must be, every one of them.
+    Settings(SettingErrors),
     /// The binary registers no function at all.
     NothingRegistered,
     /// No registered function has the target's name and the signature type.
@@ -54,16 +41,7 @@ fn listed(functions: &[(String, SignatureType)]) -> String {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::NotANumber { variable, value } => {
-                write!(f, "{variable} must be a whole number, not {value:?}")
-            }
-            Self::NotAPort { value } => {
-                write!(f, "PORT must be a port number (0-65535), not {value:?}")
-            }
-            Self::UnknownSignatureType { value } => write!(
-                f,
-                "FUNCTION_SIGNATURE_TYPE is {value:?}; this framework serves \"http\" and \"cloudevent\""
-            ),
+            Self::Settings(errors) => write!(f, "{errors}"),
             Self::NothingRegistered => f.write_str("this binary registers no function"),
             Self::NoSuchFunction {
                 target,

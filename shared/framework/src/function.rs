@@ -1,12 +1,13 @@
 //! What a user registers: an HTTP function or a CloudEvent function, by name.
 
-use std::{fmt, future::Future, str::FromStr, sync::Arc};
+use std::{future::Future, sync::Arc};
 
 use bytes::Bytes;
 use cloudevents::Event;
 use futures_util::future::BoxFuture;
 use http::{HeaderMap, Request, Response};
 
+pub use super::signature::SignatureType;
 use super::{body::Body, config_error::ConfigError, error::FunctionError};
 
 /// What an HTTP function returns: a response, or an error the framework answers for it.
@@ -146,38 +147,6 @@ impl Function {
             Handler::Http(_) => SignatureType::Http,
             Handler::CloudEvent(_) => SignatureType::CloudEvent,
         }
-    }
-}
-
-/// `FUNCTION_SIGNATURE_TYPE`: how requests reach the function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignatureType {
-    /// `http`: plain HTTP requests.
-    Http,
-    /// `cloudevent`: CloudEvents, however they arrive.
-    CloudEvent,
-}
-
-impl FromStr for SignatureType {
-    type Err = ConfigError;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        match value {
-            "http" => Ok(Self::Http),
-            "cloudevent" => Ok(Self::CloudEvent),
-            other => Err(ConfigError::UnknownSignatureType {
-                value: other.to_owned(),
-            }),
-        }
-    }
-}
-
-impl fmt::Display for SignatureType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Http => "http",
-            Self::CloudEvent => "cloudevent",
-        })
     }
 }
 
@@ -358,17 +327,5 @@ mod tests {
             picked(&same_type, None, Some(Http)),
             Err(ConfigError::Ambiguous { .. })
         ));
-    }
-
-    #[test]
-    fn signature_types_parse_from_the_contract_names_only() {
-        assert_eq!("http".parse::<SignatureType>(), Ok(Http));
-        assert_eq!("cloudevent".parse::<SignatureType>(), Ok(CloudEvent));
-        assert_eq!(
-            "event".parse::<SignatureType>(),
-            Err(ConfigError::UnknownSignatureType {
-                value: "event".into()
-            })
-        );
     }
 }

@@ -29,6 +29,7 @@ pub mod logging;
 mod memory;
 pub mod pubsub;
 pub mod server;
+mod signature;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -45,7 +46,20 @@ impl Functions {
     /// A configuration error ends the process at once with a message saying what to fix.
     pub fn run(self) -> ExitCode {
         crate::logging::init();
-        match self.try_run() {
+        match Config::from_env() {
+            Ok(config) => self.run_with(config),
+            Err(e) => {
+                log::error!("{e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    /// As [`Functions::run`], with settings already read (and logging already started): a
+    /// binary that reads other settings too reads them all first and reports every bad one
+    /// at once.
+    pub fn run_with(self, config: Config) -> ExitCode {
+        match self.try_run(config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 log::error!("{message}");
@@ -54,8 +68,7 @@ impl Functions {
         }
     }
 
-    fn try_run(self) -> Result<(), String> {
-        let config = Config::from_env().map_err(|e| e.to_string())?;
+    fn try_run(self, config: Config) -> Result<(), String> {
         let (name, function) = self
             .select(config.target.as_deref(), config.signature_type)
             .map_err(|e| e.to_string())?;

@@ -30,7 +30,7 @@ pub enum Command {
     /// List letters, oldest first: id, when kept, size, message id, reason.
     List {
         #[command(flatten)]
-        select: Select,
+        filters: LetterFilters,
         /// Most letters to list.
         #[arg(long, default_value_t = 100)]
         limit: i64,
@@ -47,16 +47,16 @@ pub enum Command {
     },
     /// Deliver letters again through ingest's own path (validation, exactly once) after a fix.
     /// A letter that is stored now is removed; one that fails again stays, with its new reason.
-    Replay(Change),
+    Replay(ChangingLetters),
     /// Remove letters for good.
-    Purge(Change),
+    Purge(ChangingLetters),
 }
 
 /// The letters a command that changes them takes: an empty selection must be asked for.
 #[derive(Debug, Args)]
-pub struct Change {
+pub struct ChangingLetters {
     #[command(flatten)]
-    select: Select,
+    filters: LetterFilters,
     /// Every letter, when no id or filter is given.
     #[arg(long)]
     all: bool,
@@ -67,7 +67,7 @@ pub struct Change {
 
 /// Which letters; every condition given must hold.
 #[derive(Debug, Args)]
-pub struct Select {
+pub struct LetterFilters {
     /// Only these letters.
     #[arg(value_name = "ID")]
     ids: Vec<i64>,
@@ -86,7 +86,7 @@ fn age(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (for example 30m, 12h, 7d)"))
 }
 
-impl Select {
+impl LetterFilters {
     fn selection(&self) -> LetterSelection {
         LetterSelection {
             ids: self.ids.clone(),
@@ -97,10 +97,10 @@ impl Select {
     }
 }
 
-impl Change {
+impl ChangingLetters {
     /// The selection, unless it is empty and `--all` was not given.
     fn chosen(&self, verb: &str) -> Result<LetterSelection, Failed> {
-        let selection = self.select.selection();
+        let selection = self.filters.selection();
         if selection.is_everything() && !self.all {
             return Err(Failed::Usage(format!(
                 "say which letters to {verb}: ids, --reason, --older-than, --newer-than, or --all"
@@ -141,12 +141,12 @@ pub async fn execute(
 ) -> Result<(), Failed> {
     match command {
         Command::List {
-            select,
+            filters,
             limit,
             json,
         } => {
             let letters = database
-                .dead_letter_summaries(&select.selection(), limit)
+                .dead_letter_summaries(&filters.selection(), limit)
                 .await?;
             render::list(out, &letters, json)?;
         }
