@@ -19,9 +19,9 @@ pub(crate) async fn ingest(
     writer: &UserWriter,
     database: &Database,
 ) -> Result<Outcome, FunctionError> {
-    match process(event, None, writer).await {
+    match process(event, writer).await {
         Ok(outcome) => Ok(outcome),
-        Err(Failure::Retry(error)) => Err(error),
+        Err(Failure::Retry(error)) => Err(shared::function_error(error)),
         Err(Failure::Permanent { letter, reply }) => {
             store_dead_letter(database, &letter, &reply).await
         }
@@ -32,50 +32,53 @@ pub(crate) async fn ingest(
 pub(crate) enum Failure {
     /// It never can: store `letter` as a dead letter; the reply and the log say `reply`.
     Permanent { letter: DeadLetter, reply: String },
-    /// Not now: ask for a redelivery.
-    Retry(FunctionError),
+    /// Not now (the database is unreachable, busy, or holds the row): ask for a redelivery.
+    Retry(DbError),
 }
 
 impl From<DbError> for Failure {
     fn from(error: DbError) -> Self {
-        Self::Retry(shared::function_error(error))
+        Self::Retry(error)
     }
 }
 
-/// Decodes, validates and writes one delivery, keeping nothing: what a delivery from Pub/Sub
-/// and a replayed dead letter both go through. `kept_key`: the key a replayed letter was kept
-/// under, which its replay claims (a publish time kept to the microsecond might not make the
-/// same key again).
-pub(crate) async fn process(
-    event: Event,
-    kept_key: Option<DeliveryKey>,
-    writer: &UserWriter,
-) -> Result<Outcome, Failure> {
-    let permanent = |letter: DeadLetter| Failure::Permanent {
-        reply: letter.reason.clone(),
-        letter,
-    };
+impl Failure {
+    fn permanent(letter: DeadLetter) -> Self {
+        Self::Permanent {
+            reply: letter.reason.clone(),
+            letter,
+        }
+    }
+}
+
+/// Decodes one delivery and stores its message: what Pub/Sub's deliveries go through.
+async fn process(event: Event, writer: &UserWriter) -> Result<Outcome, Failure> {
     let message = match MessagePublishedData::from_event(&event) {
         Ok(published) => published.message,
         Err(e) => {
-            return Err(permanent(dead_letter_for_event(
-                &event,
-                kept_key,
-                e.to_string(),
-            )))
+            let letter = dead_letter_for_event(&event, e.to_string());
+            return Err(Failure::permanent(letter));
         }
     };
     // The event's own copy of the data (up to ~14 MB) is not needed past this point.
     drop(event);
-    let key = kept_key.unwrap_or_else(|| delivery_key(&message.message_id, message.publish_time));
+    let key = delivery_key(&message.message_id, message.publish_time);
+    store(message, key, writer).await
+}
+
+/// Validates and writes one decoded message under `key`, keeping nothing: the one entry that
+/// a Pub/Sub delivery and a replayed dead letter (under the key it was kept with, so that a
+/// replay and a late redelivery are one message) both go through.
+pub(crate) async fn store(
+    message: PubsubMessage,
+    key: DeliveryKey,
+    writer: &UserWriter,
+) -> Result<Outcome, Failure> {
     let user = match parse_user(&message.data) {
         Ok(user) => user,
         Err(invalid) => {
-            return Err(permanent(dead_letter_for(
-                key,
-                message,
-                invalid.to_string(),
-            )))
+            let letter = dead_letter_for(key, message, invalid.to_string());
+            return Err(Failure::permanent(letter));
         }
     };
     let new_user = NewUser {
@@ -164,11 +167,7 @@ fn dead_letter_for(
 }
 
 /// A dead letter for an event whose data is not a Pub/Sub message at all: keep all of it.
-fn dead_letter_for_event(
-    event: &Event,
-    kept_key: Option<DeliveryKey>,
-    reason: String,
-) -> DeadLetter {
+fn dead_letter_for_event(event: &Event, reason: String) -> DeadLetter {
     let payload = match event.data() {
         Some(Data::Binary(bytes)) => bytes.clone(),
         Some(Data::String(text)) => text.clone().into_bytes(),
@@ -182,7 +181,7 @@ fn dead_letter_for_event(
         .unwrap_or_else(|| serde_json::json!({}));
     let time = event.time().copied();
     DeadLetter {
-        delivery_key: kept_key.unwrap_or_else(|| delivery_key(event.id(), time)),
+        delivery_key: delivery_key(event.id(), time),
         message_id: event.id().to_owned(),
         publish_time: time,
         payload,

@@ -2,18 +2,13 @@
 //! path a Pub/Sub delivery takes (decode, validate, exactly-once write), under the key it was
 //! kept with, so a replay and any late redelivery of the original count as one message.
 
-use base64::Engine;
-use cloudevents::{EventBuilder, EventBuilderV10};
-use serde_json::json;
 use shared::{
-    db::{Database, KeptLetter, UserWriter},
-    framework::FunctionError,
-    function_error,
-    pubsub::MESSAGE_PUBLISHED,
+    db::{Database, DbError, DeadLetter, UserWriter},
+    pubsub::{MessagePublishedData, PayloadError, PubsubMessage, MESSAGE_PUBLISHED},
 };
 
 use crate::{
-    handler::{process, Failure},
+    handler::{store, Failure},
     tally::Outcome,
 };
 
@@ -36,27 +31,29 @@ pub async fn replay(
     id: i64,
     writer: &UserWriter,
     database: &Database,
-) -> Result<Replayed, FunctionError> {
-    let Some(kept) = database.dead_letter(id).await.map_err(function_error)? else {
+) -> Result<Replayed, DbError> {
+    let Some(kept) = database.dead_letter(id).await? else {
         return Ok(Replayed::NotFound);
     };
-    let key = kept.letter.delivery_key.clone();
-    match process(delivery(&kept)?, Some(key), writer).await {
+    let letter = kept.letter;
+    let key = letter.delivery_key.clone();
+    let stored = match kept_message(&letter) {
+        Ok(message) => store(message, key, writer).await,
+        Err(reason) => {
+            database.mark_replay_failed(id, &reason).await?;
+            return Ok(Replayed::FailedAgain { reason });
+        }
+    };
+    match stored {
         Ok(outcome) => {
-            database
-                .remove_dead_letter(id)
-                .await
-                .map_err(function_error)?;
+            database.remove_dead_letter(id).await?;
             Ok(match outcome {
                 Outcome::Redelivered => Replayed::AlreadyStored,
                 _ => Replayed::Stored,
             })
         }
         Err(Failure::Permanent { letter, .. }) => {
-            database
-                .mark_replay_failed(id, &letter.reason)
-                .await
-                .map_err(function_error)?;
+            database.mark_replay_failed(id, &letter.reason).await?;
             Ok(Replayed::FailedAgain {
                 reason: letter.reason,
             })
@@ -65,31 +62,23 @@ pub async fn replay(
     }
 }
 
-/// The event Eventarc would deliver for the kept message; for a letter kept from an event that
-/// was not a Pub/Sub message, that event again.
-fn delivery(kept: &KeptLetter) -> Result<cloudevents::Event, FunctionError> {
-    let letter = &kept.letter;
-    let data: cloudevents::Data = match &letter.event_type {
-        Some(_) => cloudevents::Data::Binary(letter.payload.clone()),
-        None => cloudevents::Data::Json(json!({
-            "message": {
-                "data": base64::engine::general_purpose::STANDARD.encode(&letter.payload),
-                "attributes": letter.attributes,
-                "messageId": letter.message_id,
-                "publishTime": letter.publish_time,
-            },
-            "subscription": "dead-letters-replay",
-        })),
-    };
-    let mut event = EventBuilderV10::new()
-        .id(letter.message_id.as_str())
-        .source("urn:pipeline:dead-letters:replay")
-        .ty(letter.event_type.as_deref().unwrap_or(MESSAGE_PUBLISHED))
-        .data("application/json", data);
-    if let Some(time) = letter.publish_time {
-        event = event.time(time);
+/// The Pub/Sub message a letter holds, or why it holds none: a letter of a Pub/Sub message
+/// keeps its data and attributes as they came; a letter kept from an event that was not one
+/// keeps the event's whole data, which is a message only if the event was a
+/// `messagePublished` whose data now decodes.
+fn kept_message(letter: &DeadLetter) -> Result<PubsubMessage, String> {
+    match letter.event_type.as_deref() {
+        None => Ok(PubsubMessage {
+            data: letter.payload.clone(),
+            attributes: serde_json::from_value(letter.attributes.clone()).unwrap_or_default(),
+            message_id: letter.message_id.clone(),
+            publish_time: letter.publish_time,
+            ordering_key: None,
+            delivery_attempt: None,
+        }),
+        Some(MESSAGE_PUBLISHED) => serde_json::from_slice::<MessagePublishedData>(&letter.payload)
+            .map(|published| published.message)
+            .map_err(|e| format!("the event's data is not a Pub/Sub message: {e}")),
+        Some(other) => Err(PayloadError::WrongType(other.to_owned()).to_string()),
     }
-    event.build().map_err(|e| {
-        FunctionError::Internal(format!("cannot rebuild dead letter {}: {e}", kept.id))
-    })
 }

@@ -93,7 +93,9 @@ mod tests {
         }
         // The one rule for every setting: empty is unset, and takes the default.
         assert_eq!(
-            settings(&[("LOG_SUMMARY_SECS", " ")]).unwrap().summary_every,
+            settings(&[("LOG_SUMMARY_SECS", " ")])
+                .unwrap()
+                .summary_every,
             Duration::from_secs(60)
         );
     }
