@@ -148,7 +148,7 @@ stack_quiet_emulator() {
       continue
     fi
     case $line in
-      *'HttpAdapter$StubMethodHandler handle') held=$line ;;
+      *"HttpAdapter\$StubMethodHandler handle") held=$line ;;
       *) printf '%s\n' "$line" ;;
     esac
   done
