@@ -30,9 +30,8 @@ async fn letter_ids(db: &TestDatabase) -> Vec<i64> {
         .collect()
 }
 
-/// A server whose database refuses one kind of row, as an operator's rule might, and three
-/// letters: a refused row (1), data that is not JSON (2), an event of another type (3).
-async fn three_letters() -> (TestDatabase, TestServer) {
+/// A server whose database refuses the rows of one email domain, as an operator's rule might.
+async fn refusing_blocked_domain() -> (TestDatabase, TestServer) {
     let db = TestDatabase::create().await;
     db.client
         .batch_execute(
@@ -46,6 +45,13 @@ async fn three_letters() -> (TestDatabase, TestServer) {
         ingest::Settings::default(),
     ))
     .await;
+    (db, server)
+}
+
+/// That server, and three letters: a refused row (1), data that is not JSON (2), an event of
+/// another type (3).
+async fn three_letters() -> (TestDatabase, TestServer) {
+    let (db, server) = refusing_blocked_domain().await;
     let refused = json!({"email": "ada@blocked.example", "name": "Ada"}).to_string();
     for (id, data) in [("m-refused", refused.as_bytes()), ("m-not-json", b"{oops")] {
         let reply = deliver(&server, id, data).await;
@@ -243,19 +249,7 @@ async fn the_binary_answers_help_without_a_database_and_lists_with_one() {
 
 #[tokio::test]
 async fn two_replays_at_once_both_succeed_and_store_each_letter_once() {
-    let db = TestDatabase::create().await;
-    db.client
-        .batch_execute(
-            "ALTER TABLE users ADD CONSTRAINT no_blocked_domain
-             CHECK (email NOT LIKE '%@blocked.example')",
-        )
-        .await
-        .unwrap();
-    let server = TestServer::start(ingest::function(
-        db.database.clone(),
-        ingest::Settings::default(),
-    ))
-    .await;
+    let (db, server) = refusing_blocked_domain().await;
     for n in 0..40 {
         let data = json!({"email": format!("u{n}@blocked.example"), "name": "U"}).to_string();
         let reply = deliver(&server, &format!("m-{n}"), data.as_bytes()).await;

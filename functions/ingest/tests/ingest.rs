@@ -451,6 +451,20 @@ async fn concurrent_deliveries_are_written_together() {
     );
 }
 
+/// `count` messages `row-0`, `row-1`, ... of new users called "Neighbour N", except that
+/// `row-{mallory}` is Mallory's, whom the test's database refuses.
+fn neighbours_and_mallory(count: usize, mallory: usize) -> Vec<(String, Vec<u8>)> {
+    (0..count)
+        .map(|i| {
+            let name = match i == mallory {
+                true => "Mallory".to_owned(),
+                false => format!("Neighbour {i}"),
+            };
+            (format!("row-{i}"), user(None, "n@example.com", &name))
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn a_row_the_database_refuses_does_not_fail_its_batch() {
     let db = TestDatabase::create().await;
@@ -460,17 +474,7 @@ async fn a_row_the_database_refuses_does_not_fail_its_batch() {
         .await
         .unwrap();
     let server = Arc::new(start(&db.database).await);
-    let events = (0..100)
-        .map(|i| {
-            let name = if i == 50 {
-                "Mallory".to_owned()
-            } else {
-                format!("Neighbour {i}")
-            };
-            (format!("row-{i}"), user(None, "n@example.com", &name))
-        })
-        .collect();
-    let replies = deliver_all(&server, events).await;
+    let replies = deliver_all(&server, neighbours_and_mallory(100, 50)).await;
     for reply in &replies {
         assert_eq!(reply.status, StatusCode::OK);
     }
@@ -512,17 +516,7 @@ async fn a_row_an_operators_trigger_refuses_is_kept_not_retried_for_ever() {
         .await
         .unwrap();
     let server = Arc::new(start(&db.database).await);
-    let events = (0..20)
-        .map(|i| {
-            let name = if i == 10 {
-                "Mallory".to_owned()
-            } else {
-                format!("Neighbour {i}")
-            };
-            (format!("row-{i}"), user(None, "n@example.com", &name))
-        })
-        .collect();
-    let replies = deliver_all(&server, events).await;
+    let replies = deliver_all(&server, neighbours_and_mallory(20, 10)).await;
 
     for reply in &replies {
         assert_eq!(
