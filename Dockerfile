@@ -19,9 +19,9 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS build
 COPY --from=plan /src/recipe.json recipe.json
-RUN with-static-openssl cargo chef cook --release --locked --recipe-path recipe.json -p ingest -p read
+RUN with-static-openssl cargo chef cook --release --locked --recipe-path recipe.json -p ingest -p dead-letters -p read
 COPY . .
-RUN with-static-openssl cargo build --release --locked -p ingest -p read \
+RUN with-static-openssl cargo build --release --locked -p ingest -p dead-letters -p read \
     && mkdir -p /out && cp target/release/ingest target/release/dead-letters target/release/migrate target/release/read /out/
 
 FROM gcr.io/distroless/cc-debian12:nonroot AS ingest

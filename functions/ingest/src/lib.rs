@@ -7,13 +7,14 @@
 //! - A transient failure is answered 503, so Pub/Sub redelivers it later.
 //! - A 2xx is sent only once the row is committed.
 
-pub mod dead_letters;
 mod handler;
 mod housekeeping;
 mod message;
 mod replay;
 mod settings;
 mod tally;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 use std::sync::Arc;
 

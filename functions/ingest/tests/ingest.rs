@@ -8,7 +8,7 @@ use http::{Method, StatusCode};
 use serde_json::json;
 mod common;
 
-use common::{deliver, deliver_published_at, deliver_raw};
+use ingest::testing::{deliver, deliver_published_at, deliver_raw};
 use shared::{
     db::Database,
     testing::{OwnCluster, Reply, TestDatabase, TestServer},

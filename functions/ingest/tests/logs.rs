@@ -4,6 +4,7 @@
 //! what is logged.
 
 mod common;
+use ingest::testing::deliver;
 
 use std::{
     sync::{Arc, Mutex, OnceLock},
@@ -54,7 +55,7 @@ async fn stored_messages_are_summed_up_and_dead_letters_logged_each() {
     for i in 0..3 {
         let user = json!({"email": format!("u{i}@example.com"), "name": format!("User {i}")});
         assert_eq!(
-            common::deliver(&server, &format!("ok-{i}"), user.to_string().as_bytes())
+            deliver(&server, &format!("ok-{i}"), user.to_string().as_bytes())
                 .await
                 .status,
             StatusCode::OK
@@ -62,15 +63,11 @@ async fn stored_messages_are_summed_up_and_dead_letters_logged_each() {
     }
     let again = json!({"email": "u0@example.com", "name": "User 0"}).to_string();
     assert_eq!(
-        common::deliver(&server, "ok-0", again.as_bytes())
-            .await
-            .status,
+        deliver(&server, "ok-0", again.as_bytes()).await.status,
         StatusCode::OK
     );
     assert_eq!(
-        common::deliver(&server, "poison-1", b"not json")
-            .await
-            .status,
+        deliver(&server, "poison-1", b"not json").await.status,
         StatusCode::OK
     );
 
@@ -124,7 +121,7 @@ async fn wrong_database_settings_are_said_once_at_error_warm_up_included() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     for i in 0..3 {
         let user = json!({"email": format!("w{i}@example.com"), "name": "Waits"});
-        let reply = common::deliver(&server, &format!("w-{i}"), user.to_string().as_bytes()).await;
+        let reply = deliver(&server, &format!("w-{i}"), user.to_string().as_bytes()).await;
         assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     }
     let lines = logs.0.lock().unwrap().clone();

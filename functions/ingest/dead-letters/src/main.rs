@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ingest::dead_letters::{execute, Cli, Failed};
+use dead_letters::{execute, Cli, Failed};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

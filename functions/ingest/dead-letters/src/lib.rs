@@ -10,7 +10,7 @@ use std::{io::Write, time::Duration};
 use clap::{Args, Parser, Subcommand};
 use shared::db::{Database, DbError, LetterSelection, UserWriter};
 
-use crate::replay::{replay, Replayed};
+use ingest::{replay, Replayed};
 
 #[derive(Debug, Parser)]
 #[command(

@@ -3,13 +3,12 @@
 //! replay that fails again, purge, and the binary itself.
 
 use clap::Parser;
+use dead_letters::{execute, Cli, Failed};
 use http::StatusCode;
-use ingest::dead_letters::{execute, Cli, Failed};
 use serde_json::json;
 use shared::testing::{TestDatabase, TestServer};
 
-mod common;
-use common::{deliver, deliver_raw};
+use ingest::testing::{deliver, deliver_raw};
 
 /// Runs a command line against the test database; its output, and how it ended.
 async fn run(db: &TestDatabase, line: &str) -> (String, Result<(), Failed>) {
