@@ -6,7 +6,6 @@ use std::sync::Arc;
 use base64::Engine;
 use http::{Method, StatusCode};
 use serde_json::json;
-mod common;
 
 use ingest::testing::{deliver, deliver_published_at, deliver_raw};
 use shared::{
@@ -742,7 +741,7 @@ async fn a_row_held_elsewhere_gets_503_while_other_messages_flow() {
 #[tokio::test]
 async fn wrong_database_settings_keep_messages_waiting_with_503() {
     let db = TestDatabase::create().await;
-    let wrong = common::wrong_user(&db.name);
+    let wrong = crate::common::wrong_user(&db.name);
     let database = Database::new(wrong).unwrap();
     let error = database.check().await.expect_err("the role does not exist");
     assert_eq!(*error.kind(), shared::db::DbErrorKind::Config);

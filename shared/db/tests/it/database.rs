@@ -92,18 +92,18 @@ async fn a_sequence_an_explicit_id_used_up_is_repaired_by_the_migration() {
                                          applied_at timestamptz NOT NULL DEFAULT now());",
     );
     for (version, sql) in [
-        (1, include_str!("../migrations/0001_users.sql")),
+        (1, include_str!("../../migrations/0001_users.sql")),
         (
             2,
-            include_str!("../migrations/0002_delivery_bookkeeping.sql"),
+            include_str!("../../migrations/0002_delivery_bookkeeping.sql"),
         ),
         (
             3,
-            include_str!("../migrations/0003_ingest_users_function.sql"),
+            include_str!("../../migrations/0003_ingest_users_function.sql"),
         ),
         (
             4,
-            include_str!("../migrations/0004_store_user_messages.sql"),
+            include_str!("../../migrations/0004_store_user_messages.sql"),
         ),
     ] {
         previous.push_str(sql);

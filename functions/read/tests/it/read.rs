@@ -237,7 +237,7 @@ async fn serves_its_openapi_document() {
     let server = start(&db.database).await;
     let reply = get(&server, "/openapi.yaml").await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.body, include_str!("../openapi.yaml"));
+    assert_eq!(reply.body, include_str!("../../openapi.yaml"));
     assert!(String::from_utf8_lossy(&reply.body).starts_with("openapi: 3.1"));
     server.stop().await;
 }

@@ -1,0 +1,3 @@
+//! The dead-letters tool's tests, against real PostgreSQL.
+
+mod dead_letters;

@@ -1,0 +1,6 @@
+//! The framework's tests through real sockets, one binary so an edit relinks once.
+
+mod cloudevent_functions;
+mod decode_properties;
+mod http_functions;
+mod server_behaviour;
