@@ -46,7 +46,7 @@ before=$(cd "$repo" && git status --porcelain --ignored | sort)
 for script in dev test e2e publish deploy pg-cluster bootstrap dead-letters; do
   expect "scripts/$script --help" 0 "scripts/$script" "scripts/$script" --help
 done
-expect "scripts/check-pulumi --help, without .venv's Python" 0 "scripts/check-pulumi --self-test" python3 scripts/check-pulumi --help
+expect "scripts/check-pulumi --help, without .venv's Python" 0 "scripts/check-pulumi [PROGRAM_DIR]" python3 scripts/check-pulumi --help
 expect "scripts/bench --help" 0 "--repeat" python3 scripts/bench --help
 if [ -x "$repo/.venv/bin/python" ]; then
   expect "scripts/check-pulumi runs as it is, with .venv's Python found by itself" 0 "check out" \

@@ -1,0 +1,1 @@
+"""The checks scripts/check-* run: each a module with main(), tested in tests/."""

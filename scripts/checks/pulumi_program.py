@@ -1,0 +1,1128 @@
+"""Checks the Pulumi YAML program offline, as strictly as the provider SDKs allow.
+
+There is no Pulumi CLI and no GCP access here, so the program is checked against the typed
+input and output classes that the pulumi-gcp and pulumi-docker-build Python SDKs carry:
+
+- every resource type token exists;
+- every property, nested ones included, exists on its input type; required ones are present;
+- every ${...} reference resolves: to a config key, a variable, an invoke result's field, or a
+  resource's output;
+- the IAM wiring holds: the function the Eventarc trigger targets has no allUsers (or
+  allAuthenticatedUsers) invoker and does not disable the invoker check, and the trigger's
+  service account has run.invoker on it;
+- the database password is a secret config value, not in the stack file, not an output;
+- every resource's final name (explicit, or what autonaming makes of its logical name) obeys
+  its resource type's naming rule;
+- every resource and invoke pins the provider version that this check ran against;
+- a fresh project works: the Eventarc and Pub/Sub service agents are created, the Eventarc
+  agent's role is granted, and the trigger waits for it to propagate;
+- least privilege: no project-wide roles beyond the few listed, token creation granted on
+  the trigger's account only, secrets read at a pinned version;
+- teardown completes: the SQL user and database are abandoned, not dropped;
+- nothing is lost: the trigger's subscription gets a dead-letter topic that a subscription
+  keeps, the roles Pub/Sub needs for it, and an ack deadline no shorter than ingest's timeout;
+- images carry the git revision beside `latest`, share a registry build cache, and the
+  registry has a cleanup policy;
+- operations: ingest keeps delivery keys longer than the subscription keeps messages; a
+  log-based metric counts the dead-letter line the Rust source really logs, and alerts at
+  the first one; ingest's 5xx rate and the database disk are watched; the email channel is
+  made only when alertEmail is set, added to every policy, and kept by them.
+
+  scripts/check-pulumi [PROGRAM_DIR]      check (default: pulumi/)
+
+It runs with the Python of .venv, found by itself (scripts/bootstrap installs the SDKs there).
+"""
+
+import importlib
+import importlib.metadata
+import inspect
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+try:
+    import pulumi
+    import yaml
+    from pulumi._types import input_type_py_to_pulumi_names, resource_py_to_pulumi_names
+except ImportError as missing:
+    # Run as it is (python3 scripts/check-pulumi, or ./scripts/check-pulumi): the SDKs live in
+    # the project's .venv, so go on with its Python when there is one.
+    venv = ROOT / ".venv"
+    if (venv / "bin" / "python").exists() and Path(sys.prefix).resolve() != venv.resolve():
+        os.execv(venv / "bin" / "python", [str(venv / "bin" / "python"), sys.argv[0], *sys.argv[1:]])
+    sys.exit(f"error: {missing}: the Pulumi SDKs are not installed; scripts/bootstrap installs them "
+             "into .venv, which this script then uses by itself")
+
+PACKAGES = {"gcp": "pulumi_gcp", "docker-build": "pulumi_docker_build", "command": "pulumi_command",
+            "random": "pulumi_random"}
+DISTRIBUTIONS = {"gcp": "pulumi-gcp", "docker-build": "pulumi-docker-build", "command": "pulumi-command",
+                 "random": "pulumi-random"}
+REFERENCE = re.compile(r"\$\{([^}]*)\}")
+PULUMI_BUILTINS = {"project", "stack", "cwd", "organization", "rootDirectory"}
+PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+TRIGGER_EVENT = "google.cloud.pubsub.topic.v1.messagePublished"
+
+# Autonaming as pulumi-gcp's provider/resources.go sets it up: SetAutonaming(255, "-") gives
+# every resource with a string `name` input "<logical name>-<7 hex digits>", case kept (so
+# a camelCase logical name gives an invalid Cloud SQL instance id: pulumi-gcp issue 2164).
+# These types override that: field, maximum length, transform.
+AUTONAMING = {
+    "gcp:cloudrunv2:Service": ("name", 50, str.lower),
+    "gcp:serviceaccount:Account": ("accountId", 30, None),
+    "gcp:secretmanager:Secret": ("secretId", 255, None),
+}
+# Required ids that are never autonamed.
+NAME_FIELDS = {"gcp:artifactregistry:Repository": "repositoryId"}
+AUTONAME_SUFFIX = "-1a2b3c4"
+LOWER_DASHED = r"[a-z](?:[a-z0-9-]*[a-z0-9])?"
+PUBSUB_NAME = (r"(?!goog)[A-Za-z][A-Za-z0-9._~+%-]*", 3, 255,
+               "3-255 characters: letters, digits, - _ . ~ + %, starting with a letter, not with 'goog'")
+SQL_IDENTIFIER = (r"[A-Za-z_][A-Za-z0-9_]*", 1, 63, "a plain PostgreSQL identifier: letters, digits, underscores")
+# GCP's naming rule per type: pattern, shortest, longest, the rule in words.
+NAMING_RULES = {
+    # The instance id and the project id (30 at most) with a colon: 98 characters at most.
+    "gcp:sql:DatabaseInstance": (LOWER_DASHED, 1, 67,
+                                 "lowercase letters, digits and hyphens, starting with a letter, not ending with a hyphen"),
+    "gcp:cloudrunv2:Service": (LOWER_DASHED, 1, 49,
+                               "lowercase letters, digits and hyphens, starting with a letter, not ending with a hyphen"),
+    "gcp:cloudrunv2:Job": (LOWER_DASHED, 1, 63,
+                           "lowercase letters, digits and hyphens, starting with a letter, not ending with a hyphen"),
+    "gcp:serviceaccount:Account": (LOWER_DASHED, 6, 30,
+                                   "6-30 lowercase letters, digits and hyphens, starting with a letter"),
+    "gcp:eventarc:Trigger": (LOWER_DASHED, 1, 63,
+                             "lowercase letters, digits and hyphens, starting with a letter, not ending with a hyphen"),
+    "gcp:artifactregistry:Repository": (LOWER_DASHED, 1, 63,
+                                        "lowercase letters, digits and hyphens, starting with a letter"),
+    "gcp:secretmanager:Secret": (r"[A-Za-z0-9_-]+", 1, 255, "letters, digits, hyphens and underscores"),
+    "gcp:pubsub:Topic": PUBSUB_NAME,
+    "gcp:pubsub:Subscription": PUBSUB_NAME,
+    "gcp:sql:Database": SQL_IDENTIFIER,
+    "gcp:sql:User": SQL_IDENTIFIER,
+    "gcp:logging:Metric": (r"[A-Za-z0-9_.,+!*',()%/-]+", 1, 100,
+                           "letters, digits and _ - . , + ! * ' ( ) % / (a slash makes a hierarchy)"),
+}
+PROJECT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
+EXAMPLE_STACK = "example-stack.yaml"
+# Cloud SQL for PostgreSQL's default max_connections by the tier's memory (GB at least -> n).
+MAX_CONNECTIONS = ((120, 500), (60, 400), (30, 300), (15, 250), (7.5, 200), (6, 150), (3.75, 100))
+SHARED_CORE = {"db-f1-micro": 25, "db-g1-small": 50}
+RESERVED_CONNECTIONS = 3  # superuser_reserved_connections
+CONNECTION_HEADROOM = 3  # the migration job's connection, and two for an operator
+
+
+# What the operator's dashboard must show.
+DASHBOARD_METRICS = {
+    "run.googleapis.com/request_count": "deliveries, stored and 5xx",
+    "logging.googleapis.com/user/${deadLetterMetric.name}": "dead letters",
+    "run.googleapis.com/request_latencies": "latency percentiles",
+    "run.googleapis.com/container/instance_count": "instance counts",
+    "cloudsql.googleapis.com/database/cpu/utilization": "Cloud SQL CPU",
+    "cloudsql.googleapis.com/database/postgresql/num_backends": "database connections",
+    "cloudsql.googleapis.com/database/disk/utilization": "the database disk",
+}
+
+
+def max_connections(tier):
+    if tier in SHARED_CORE:
+        return SHARED_CORE[tier]
+    match = re.fullmatch(r"db-custom-(\d+)-(\d+)", tier)
+    if not match:
+        return None
+    memory = int(match.group(2)) / 1024
+    return next((n for floor, n in MAX_CONNECTIONS if memory >= floor), None)
+
+# Project-wide roles the program may grant, and to whom; anything else is a finding.
+PROJECT_ROLES = {
+    "roles/cloudsql.client": "the functions' own accounts, to open the Cloud SQL socket",
+    "roles/eventarc.serviceAgent": "the Eventarc service agent, which a fresh project may lack",
+}
+PROJECT_ROLE_FINDINGS = {
+    "roles/iam.serviceAccountTokenCreator": "project-wide it lets the member act as every account in the project; "
+                                            "grant it on the trigger's account only (gcp:serviceaccount:IAMMember)",
+    "roles/eventarc.eventReceiver": "direct Pub/Sub events do not need it; the trigger's account needs only run.invoker",
+    "roles/owner": "never grant a basic role",
+    "roles/editor": "never grant a basic role",
+}
+
+
+def snake(name):
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def module_of(token):
+    parts = token.split(":")
+    if len(parts) == 2:
+        package, module, name = parts[0], "index", parts[1]
+    elif len(parts) == 3:
+        package, module, name = parts
+    else:
+        raise LookupError(f"malformed type token {token!r}")
+    if package not in PACKAGES:
+        raise LookupError(f"unknown package {package!r} in {token!r}")
+    path = PACKAGES[package] + ("" if module == "index" else "." + module)
+    try:
+        return importlib.import_module(path), name
+    except ImportError:
+        raise LookupError(f"unknown module {module!r} in {token!r}") from None
+
+
+def resource_class(token):
+    module, name = module_of(token)
+    cls = getattr(module, name, None)
+    if not (inspect.isclass(cls) and issubclass(cls, pulumi.CustomResource)):
+        raise LookupError(f"unknown resource type {token!r}")
+    return cls, getattr(module, name + "Args")
+
+
+def input_fields(cls):
+    """pulumi name -> (annotation text, required?) for an input type or Args class."""
+    names = input_type_py_to_pulumi_names(cls)
+    parameters = inspect.signature(cls.__init__).parameters
+    fields = {}
+    for py_name, pulumi_name in names.items():
+        prop = getattr(cls, py_name, None)
+        annotation = str(prop.fget.__annotations__.get("return", "")) if isinstance(prop, property) else ""
+        parameter = parameters.get(py_name)
+        required = parameter is not None and parameter.default is inspect.Parameter.empty
+        fields[pulumi_name] = (annotation, required)
+    return fields
+
+
+def nested_class(annotation, module):
+    """The input type a property holds (or holds a list of), or None for scalars and maps."""
+    if "Mapping[" in annotation.split("Args")[0] and "Args" not in annotation.split("Mapping[")[0]:
+        return None
+    match = re.search(r"'(\w+Args)'|\.(\w+Args)\b", annotation)
+    if not match:
+        return None
+    name = match.group(1) or match.group(2)
+    for candidate in (module, importlib.import_module(module.__name__.split(".")[0])):
+        inputs = getattr(candidate, "_inputs", None)
+        if inputs is not None and hasattr(inputs, name):
+            return getattr(inputs, name)
+        if hasattr(candidate, name):
+            return getattr(candidate, name)
+    return None
+
+
+def output_names(cls):
+    return set(resource_py_to_pulumi_names(cls).values()) | {"id", "urn"}
+
+
+def output_getters(cls):
+    """pulumi name -> the annotation of its getter, for a resource or an output type."""
+    getters = {}
+    for klass in cls.__mro__:
+        for attr, value in vars(klass).items():
+            if isinstance(value, property) and attr not in getters.values():
+                name = getattr(value.fget, "_pulumi_name", None) or attr
+                getters.setdefault(name, str(value.fget.__annotations__.get("return", "")))
+    return getters
+
+
+def missing_output(cls, path):
+    """The first step of path (names and [index]es) that cls's outputs do not have, or None."""
+    module = importlib.import_module(cls.__module__.rsplit(".", 1)[0])
+    current = cls
+    for step in path:
+        if step.isdigit():
+            continue
+        getters = output_getters(current)
+        if step not in getters:
+            return step
+        match = re.search(r"outputs\.(\w+)", getters[step])
+        if not match:
+            return None  # a scalar or a map: nothing further to check
+        current = getattr(getattr(module, "outputs", module), match.group(1), None)
+        if current is None:
+            return None
+    return None
+
+
+def invoke_result_fields(token):
+    module, name = module_of(token)
+    function = getattr(module, snake(name), None)
+    if function is None:
+        raise LookupError(f"unknown function {token!r}")
+    result = inspect.signature(function).return_annotation
+    if isinstance(result, str):
+        result = getattr(module, result.strip("'\""), None)
+    if result is None or result is inspect.Signature.empty:
+        raise LookupError(f"cannot read the result type of {token!r}")
+    names = set()
+    for klass in result.__mro__:
+        for attr, value in vars(klass).items():
+            if isinstance(value, property):
+                names.add(getattr(value.fget, "_pulumi_name", None) or attr)
+    return names
+
+
+def dockerignore_regex(pattern):
+    """A .dockerignore pattern as Docker's matcher reads it (moby/patternmatcher): Go's
+    filepath.Match per segment, `**` across segments, a leading `/` ignored."""
+    pattern = pattern.strip("/")
+    out, i = "", 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+            continue
+        if pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+            continue
+        if c == "*":
+            out += "[^/]*"
+        elif c == "?":
+            out += "[^/]"
+        elif c == "[":
+            end = pattern.find("]", i)
+            body = pattern[i + 1:end].replace("\\", "\\\\")
+            out, i = out + "[" + ("^" + body[1:] if body.startswith("^") else body) + "]", end + 1
+            continue
+        else:
+            out += re.escape(c)
+        i += 1
+    return re.compile(out)
+
+
+def build_context(dockerignore, files):
+    """The files of `files` (paths relative to the context) that the build context holds."""
+    rules = []
+    for line in dockerignore.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        exclude = not line.startswith("!")
+        rules.append((exclude, dockerignore_regex(line.lstrip("!").strip())))
+
+    def excluded(path):
+        parts = path.split("/")
+        candidates = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
+        verdict = False
+        for exclude, regex in rules:
+            # A pattern that matches a folder matches everything in it.
+            if any(regex.fullmatch(c) for c in candidates):
+                verdict = exclude
+        return verdict
+
+    return {f for f in files if not excluded(f)}
+
+
+# What a checkout may hold beside the sources, and the build must never see.
+CONTEXT_INTRUDERS = ("gha-creds-0123456789abcdef.json", "shared/gha-creds-0123456789abcdef.json", ".state/dev/env",
+                     ".venv/bin/python", "README.md", ".github/workflows/ci.yml", "pulumi/Pulumi.prod.yaml",
+                     "target/release/read", "docs/deploy.md", ".git/config")
+
+
+def dockerfile_sources(dockerfile):
+    """The context paths a Dockerfile's COPY and ADD lines take (not those --from a stage)."""
+    sources = []
+    for line in dockerfile.replace("\\\n", " ").splitlines():
+        words = line.split()
+        if len(words) < 3 or words[0].upper() not in ("COPY", "ADD"):
+            continue
+        if any(w.startswith("--from") for w in words[1:]):
+            continue
+        sources.extend(w for w in words[1:-1] if not w.startswith("--"))
+    return sources
+
+
+class Checker:
+    def __init__(self, program, stack_files, contexts=None):
+        self.program = program
+        self.stack_files = stack_files
+        # context folder -> (.dockerignore text, Dockerfile text, the files git tracks in it)
+        self.contexts = contexts or {}
+        self.errors = []
+        self.resources = program.get("resources") or {}
+        self.variables = program.get("variables") or {}
+        self.config = program.get("config") or program.get("configuration") or {}
+        self.classes = {}
+        self.invokes = {}
+
+    def error(self, message):
+        self.errors.append(message)
+
+    def run(self):
+        for name, resource in self.resources.items():
+            token = resource.get("type", "")
+            try:
+                cls, args = resource_class(token)
+            except LookupError as e:
+                self.error(f"resources.{name}: {e}")
+                continue
+            self.classes[name] = cls
+            self.check_properties(f"resources.{name}.properties", resource.get("properties") or {}, args,
+                                  importlib.import_module(cls.__module__.rsplit(".", 1)[0]))
+        for name, value in self.variables.items():
+            if isinstance(value, dict) and "fn::invoke" in value:
+                token = value["fn::invoke"].get("function", "")
+                try:
+                    self.invokes[name] = invoke_result_fields(token)
+                except LookupError as e:
+                    self.error(f"variables.{name}: {e}")
+        self.check_references(self.program, "")
+        self.check_iam()
+        self.check_secrets()
+        self.check_names()
+        self.check_versions()
+        self.check_service_agents()
+        self.check_least_privilege()
+        self.check_teardown()
+        self.check_dead_letters()
+        self.check_images()
+        self.check_alerts()
+        self.check_connections()
+        self.check_database()
+        self.check_database_roles()
+        return self.errors
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def of_type(self, token):
+        return [(n, r.get("properties") or {}) for n, r in self.resources.items() if r.get("type") == token]
+
+    def roots(self, value):
+        """The names that the ${...} references inside value start from, variables expanded."""
+        found, pending, seen = set(), [value], set()
+        while pending:
+            node = pending.pop()
+            if isinstance(node, dict):
+                pending.extend(node.values())
+            elif isinstance(node, list):
+                pending.extend(node)
+            elif isinstance(node, str):
+                for expression in REFERENCE.findall(node):
+                    root = re.split(r"\.|\[", expression.strip())[0]
+                    if root in self.variables and root not in seen:
+                        seen.add(root)
+                        pending.append(self.variables[root])
+                    found.add(root)
+        return found
+
+    def dependencies(self, name):
+        """Every resource that name waits for: through references and dependsOn, transitively."""
+        result, pending = set(), [name]
+        while pending:
+            resource = self.resources.get(pending.pop()) or {}
+            direct = self.roots(resource.get("properties") or {}) | self.roots(
+                (resource.get("options") or {}).get("dependsOn") or [])
+            for root in direct & set(self.resources) - result:
+                result.add(root)
+                pending.append(root)
+        return result
+
+    def resolve(self, value):
+        """A string with its config and plain-variable references filled in, or None when it
+        depends on something only known at deploy time."""
+        if not isinstance(value, str):
+            return None
+
+        def substitute(match):
+            root = match.group(1).strip()
+            if root in self.config and isinstance(self.config[root], dict) and "default" in self.config[root]:
+                return str(self.config[root]["default"])
+            if isinstance(self.variables.get(root), str):
+                resolved = self.resolve(self.variables[root])
+                if resolved is not None:
+                    return resolved
+            raise LookupError(root)
+
+        try:
+            return REFERENCE.sub(substitute, value)
+        except LookupError:
+            return None
+
+    # --- names -----------------------------------------------------------------------------
+
+    def final_name(self, name, resource):
+        """(field, final name, how) for a resource that names a GCP object, or None."""
+        token = resource.get("type", "")
+        props = resource.get("properties") or {}
+        args = self.args_of(token)
+        field, maxlen, transform = AUTONAMING.get(token, (NAME_FIELDS.get(token, "name"), 255, None))
+        if args is None or field not in input_fields(args):
+            return None
+        if field in props:
+            value = self.resolve(props[field])
+            return None if value is None else (field, value, "explicit")
+        if token in NAME_FIELDS:
+            return None  # required, and reported as missing elsewhere
+        stem = transform(name) if transform else name
+        stem = stem[:maxlen - len(AUTONAME_SUFFIX)]
+        return field, stem + AUTONAME_SUFFIX, f"autonamed from the logical name {name!r}"
+
+    def args_of(self, token):
+        try:
+            return resource_class(token)[1]
+        except LookupError:
+            return None
+
+    def check_names(self):
+        for name, resource in self.resources.items():
+            named = self.final_name(name, resource)
+            if named is None:
+                continue
+            field, value, how = named
+            token = resource.get("type")
+            rule = NAMING_RULES.get(token)
+            if rule is None:
+                self.error(f"resources.{name}: no naming rule is known for {token} (its {field} would be "
+                           f"{value!r}, {how}); add one to NAMING_RULES in scripts/check-pulumi")
+                continue
+            pattern, shortest, longest, words = rule
+            if not (re.fullmatch(pattern, value) and shortest <= len(value) <= longest):
+                self.error(f"resources.{name}: {field} {value!r} ({how}) is not a valid {token} name: "
+                           f"{words}, {shortest} to {longest} characters")
+
+    # --- provider versions -----------------------------------------------------------------
+
+    def check_versions(self):
+        def expect(where, token, options):
+            package = token.split(":")[0]
+            if package not in DISTRIBUTIONS:
+                return
+            wanted = importlib.metadata.version(DISTRIBUTIONS[package])
+            got = str((options or {}).get("version", ""))
+            if got != wanted:
+                self.error(f"{where}: options.version must pin the {package} provider to {wanted}, the version "
+                           f"scripts/check-pulumi checked (found {got or 'none'})")
+
+        for name, resource in self.resources.items():
+            expect(f"resources.{name}", resource.get("type", ""), resource.get("options"))
+        for name, value in self.variables.items():
+            if isinstance(value, dict) and "fn::invoke" in value:
+                invoke = value["fn::invoke"]
+                expect(f"variables.{name}", invoke.get("function", ""), invoke.get("options"))
+
+    # --- a fresh project ----------------------------------------------------------------------
+
+    def service_agent(self, api):
+        for name, props in self.of_type("gcp:projects:ServiceIdentity"):
+            if props.get("service") == api:
+                return name
+        self.error(f"no gcp:projects:ServiceIdentity creates the {api} service agent (a fresh project has none)")
+        return None
+
+    def check_service_agents(self):
+        eventarc = self.service_agent("eventarc.googleapis.com")
+        self.service_agent("pubsub.googleapis.com")
+        if eventarc is None:
+            return
+        grants = [n for n, p in self.of_type("gcp:projects:IAMMember")
+                  if p.get("role") == "roles/eventarc.serviceAgent" and eventarc in self.roots(p.get("member", ""))]
+        if not grants:
+            self.error(f"resources.{eventarc}: the Eventarc service agent is not granted roles/eventarc.serviceAgent")
+            return
+        for grant in grants:
+            if (self.resources[grant].get("options") or {}).get("retainOnDelete") is not True:
+                self.error(f"resources.{grant}: options.retainOnDelete must be true: the grant is Google's own, and "
+                           "pulumi destroy taking it away breaks every other Eventarc trigger of the project")
+        waits = [n for n, p in self.of_type("command:local:Command")
+                 if str(p.get("create", "")).startswith("sleep ") and grants[0] in self.dependencies(n)]
+        for trigger, _ in self.of_type("gcp:eventarc:Trigger"):
+            if not any(w in self.dependencies(trigger) for w in waits):
+                self.error(f"resources.{trigger}: the trigger must wait for the Eventarc agent's role to propagate "
+                           f"(a command:local:Command that sleeps after {grants[0]}, in dependsOn)")
+
+    # --- least privilege -------------------------------------------------------------------
+
+    def check_least_privilege(self):
+        for name, props in self.of_type("gcp:projects:IAMMember"):
+            role = props.get("role", "")
+            if role in PROJECT_ROLE_FINDINGS:
+                self.error(f"resources.{name}: project-wide {role}: {PROJECT_ROLE_FINDINGS[role]}")
+            elif role not in PROJECT_ROLES:
+                self.error(f"resources.{name}: project-wide {role} is not among the roles this program may grant "
+                           f"({', '.join(sorted(PROJECT_ROLES))}); grant it on the one resource that needs it")
+        for where, ref in self.secret_refs(self.program.get("resources") or {}, "resources"):
+            version = ref.get("version", "")
+            roots = self.roots(version)
+            pinned = any(self.resources.get(r, {}).get("type") == "gcp:secretmanager:SecretVersion" for r in roots)
+            if not (pinned and re.fullmatch(r"\$\{\s*[\w-]+\.version\s*\}", str(version))):
+                self.error(f"{where}: the secret must be read at a pinned version (${{<SecretVersion>.version}}), "
+                           f"not {version!r}: with 'latest' a new password leaves running instances on the old one")
+
+    def secret_refs(self, node, where):
+        if isinstance(node, dict):
+            if "secretKeyRef" in node and isinstance(node["secretKeyRef"], dict):
+                yield f"{where}.secretKeyRef", node["secretKeyRef"]
+            for key, value in node.items():
+                yield from self.secret_refs(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                yield from self.secret_refs(value, f"{where}[{index}]")
+
+    # --- teardown ---------------------------------------------------------------------------
+
+    def check_teardown(self):
+        for token, why in (("gcp:sql:User", "PostgreSQL cannot drop a user that owns tables"),
+                           ("gcp:sql:Database", "PostgreSQL cannot drop a database while a session is connected")):
+            for name, props in self.of_type(token):
+                if props.get("deletionPolicy") != "ABANDON":
+                    self.error(f"resources.{name}: {why}, so pulumi destroy would fail: set deletionPolicy: ABANDON "
+                               "(deleting the instance removes it)")
+
+    # --- nothing lost ---------------------------------------------------------------------
+
+    def check_dead_letters(self):
+        topics = {n for n, _ in self.of_type("gcp:pubsub:Topic")}
+        for trigger, trigger_props in self.of_type("gcp:eventarc:Trigger"):
+            subscription = f"${{{trigger}.transport.pubsub.subscription}}"
+            policies = [(n, p) for n, p in self.of_type("command:local:Command")
+                        if (p.get("environment") or {}).get("SUBSCRIPTION") == subscription]
+            if not policies:
+                self.error(f"resources.{trigger}: nothing sets a dead-letter topic on the trigger's subscription "
+                           f"({subscription}); failing deliveries would vanish when its retention ends")
+                continue
+            name, props = policies[0]
+            env = props.get("environment") or {}
+            command = str(props.get("create", ""))
+            for variable, flag in (("DEAD_LETTER_TOPIC", "--dead-letter-topic"),
+                                   ("MAX_DELIVERY_ATTEMPTS", "--max-delivery-attempts"),
+                                   ("ACK_DEADLINE_SECONDS", "--ack-deadline"),
+                                   ("MESSAGE_RETENTION", "--message-retention-duration")):
+                if variable not in env or f'{flag}="${variable}"' not in command:
+                    self.error(f"resources.{name}: the subscription update must pass {flag}=\"${variable}\" "
+                               f"with {variable} in its environment")
+            dead_letter = self.roots(env.get("DEAD_LETTER_TOPIC", "")) & topics
+            if not dead_letter:
+                self.error(f"resources.{name}: DEAD_LETTER_TOPIC names no gcp:pubsub:Topic of this program")
+            else:
+                self.check_dead_letter_topic(name, dead_letter.pop())
+            attempts = str(env.get("MAX_DELIVERY_ATTEMPTS", ""))
+            if not (attempts.isdigit() and 5 <= int(attempts) <= 100):
+                self.error(f"resources.{name}: MAX_DELIVERY_ATTEMPTS must be 5 to 100 (Pub/Sub's range), not {attempts!r}")
+            subscribers = [n for n, p in self.of_type("gcp:pubsub:SubscriptionIAMMember")
+                           if p.get("subscription") == subscription and p.get("role") == "roles/pubsub.subscriber"
+                           and self.is_pubsub_agent(p.get("member", ""))]
+            if not subscribers:
+                self.error(f"resources.{trigger}: the Pub/Sub service agent needs roles/pubsub.subscriber on the "
+                           "trigger's subscription to forward dead letters")
+            self.check_ack_deadline(name, env, trigger_props)
+
+    def is_pubsub_agent(self, member):
+        return any(self.resources.get(r, {}).get("type") == "gcp:projects:ServiceIdentity"
+                   and (self.resources[r].get("properties") or {}).get("service") == "pubsub.googleapis.com"
+                   for r in self.roots(member))
+
+    def check_dead_letter_topic(self, policy, topic):
+        publishers = [n for n, p in self.of_type("gcp:pubsub:TopicIAMMember")
+                      if topic in self.roots(p.get("topic", "")) and p.get("role") == "roles/pubsub.publisher"
+                      and self.is_pubsub_agent(p.get("member", ""))]
+        if not publishers:
+            self.error(f"resources.{topic}: the Pub/Sub service agent needs roles/pubsub.publisher on the "
+                       "dead-letter topic")
+        holds = [(n, p) for n, p in self.of_type("gcp:pubsub:Subscription") if topic in self.roots(p.get("topic", ""))]
+        if not holds:
+            self.error(f"resources.{topic}: no subscription keeps the dead letters (a topic without one drops them)")
+        for name, props in holds:
+            if (props.get("expirationPolicy") or {}).get("ttl") != "":
+                self.error(f"resources.{name}: a dead-letter subscription must never expire (expirationPolicy.ttl: \"\")")
+            if not props.get("messageRetentionDuration"):
+                self.error(f"resources.{name}: set messageRetentionDuration (the default is 7 days)")
+        waited = self.dependencies(policy)
+        for needed in publishers + [n for n, _ in holds]:
+            if needed not in waited:
+                self.error(f"resources.{policy}: must wait for {needed} before it sets the dead-letter topic")
+
+    def check_ack_deadline(self, policy, env, trigger_props):
+        service = self.roots(((trigger_props.get("destination") or {}).get("cloudRunService") or {}).get("service", ""))
+        timeouts = [((self.resources[s].get("properties") or {}).get("template") or {}).get("timeout", "")
+                    for s in service if s in self.resources]
+        deadline = str(env.get("ACK_DEADLINE_SECONDS", ""))
+        for timeout in timeouts:
+            match = re.fullmatch(r"(\d+)s", str(timeout))
+            if not match:
+                self.error(f"resources.{policy}: the target's timeout {timeout!r} must be set, in seconds")
+            elif not (deadline.isdigit() and int(match.group(1)) <= int(deadline) <= 600):
+                self.error(f"resources.{policy}: ACK_DEADLINE_SECONDS {deadline!r} must be at least the target's "
+                           f"timeout ({timeout}) and at most 600, or Pub/Sub redelivers while ingest still works")
+
+    # --- alerts -----------------------------------------------------------------------------
+
+    def ingest_service(self):
+        for _, props in self.of_type("gcp:eventarc:Trigger"):
+            service = ((props.get("destination") or {}).get("cloudRunService") or {}).get("service", "")
+            for root in self.roots(service):
+                return root
+        return None
+
+    def policies_on(self, metric_type):
+        """(name, props, condition threshold) of every alert policy with a condition on metric_type."""
+        for name, props in self.of_type("gcp:monitoring:AlertPolicy"):
+            for condition in props.get("conditions") or []:
+                threshold = condition.get("conditionThreshold") or {}
+                if f'metric.type="{metric_type}"' in " ".join(str(threshold.get("filter", "")).split()):
+                    yield name, props, threshold
+
+    def check_alerts(self):
+        ingest = self.ingest_service()
+        self.check_dead_letter_alert(ingest)
+        retries = [(n, t) for n, _, t in self.policies_on("run.googleapis.com/request_count")
+                   if f'resource.labels.service_name="${{{ingest}.name}}"' in str(t.get("filter"))
+                   and 'metric.labels.response_code_class="5xx"' in str(t.get("filter"))]
+        if not retries:
+            self.error(f"no gcp:monitoring:AlertPolicy watches {ingest}'s 5xx rate (run.googleapis.com/request_count "
+                       f"with response_code_class=\"5xx\" on {ingest}): retried deliveries would go unnoticed")
+        instances = {n for n, _ in self.of_type("gcp:sql:DatabaseInstance")}
+        for instance in instances:
+            disk = [n for n, _, t in self.policies_on("cloudsql.googleapis.com/database/disk/utilization")
+                    if instance in self.roots(str(t.get("filter")))]
+            if not disk:
+                self.error(f"resources.{instance}: no gcp:monitoring:AlertPolicy watches its disk "
+                           "(cloudsql.googleapis.com/database/disk/utilization)")
+        self.check_alert_channel()
+        self.check_retention(ingest)
+        self.check_dashboard()
+
+    def check_dashboard(self):
+        charted = " ".join(" ".join(str(p.get("dashboardJson")).split())
+                           for _, p in self.of_type("gcp:monitoring:Dashboard"))
+        for metric, what in DASHBOARD_METRICS.items():
+            if f'metric.type="{metric}"' not in charted.replace('\\"', '"'):
+                self.error(f"the dashboard (gcp:monitoring:Dashboard) must chart {what} ({metric})")
+
+    def check_dead_letter_alert(self, ingest):
+        metrics = [(n, p) for n, p in self.of_type("gcp:logging:Metric")
+                   if f'resource.labels.service_name="${{{ingest}.name}}"' in str(p.get("filter"))]
+        if not metrics:
+            self.error(f"no gcp:logging:Metric counts {ingest}'s dead-letter lines")
+            return
+        name, props = metrics[0]
+        text = " ".join(str(props.get("filter")).split())
+        match = re.search(r'jsonPayload\.message=~"\^([^"]+)"', text)
+        if "severity=ERROR" not in text or not match:
+            self.error(f"resources.{name}: the filter must match severity=ERROR and jsonPayload.message=~\"^<the line's "
+                       "start>\"")
+        elif not any(line.startswith(match.group(1)) for line in logged_errors()):
+            self.error(f"resources.{name}: no log::error! in shared/**/src or functions/*/src starts with "
+                       f"{match.group(1)!r}: the metric would count nothing")
+        for policy, _, _ in self.policies_on(f"logging.googleapis.com/user/${{{name}.name}}"):
+            self.error(f"resources.{policy}: a condition on the log-based metric {name} made by this program fails "
+                       "the first pulumi up (Cloud Monitoring answers 404 \"Cannot find metric(s)\" for up to ten "
+                       "minutes after a metric is made): alert on the log line itself (conditionMatchedLog)")
+        matched = [(n, p) for n, p in self.of_type("gcp:monitoring:AlertPolicy")
+                   if any(str((c.get("conditionMatchedLog") or {}).get("filter", "")).strip() in
+                          (f"${{{name}.filter}}", str(props.get("filter")).strip())
+                          for c in p.get("conditions") or [])]
+        if not matched:
+            self.error(f"resources.{name}: no gcp:monitoring:AlertPolicy alerts on its line (conditionMatchedLog with "
+                       f"filter ${{{name}.filter}}): a dead letter must alert at once")
+        for policy, props in matched:
+            limit = ((props.get("alertStrategy") or {}).get("notificationRateLimit") or {}).get("period")
+            if not limit:
+                self.error(f"resources.{policy}: a log-match condition needs alertStrategy.notificationRateLimit.period")
+
+    def check_alert_channel(self):
+        if (self.config.get("alertEmail") or {}).get("default") != "":
+            self.error("config.alertEmail: must exist with default \"\" (no channel unless an address is set)")
+        commands = [(n, p) for n, p in self.of_type("command:local:Command")
+                    if (p.get("environment") or {}).get("ALERT_EMAIL") == "${alertEmail}"]
+        if not commands:
+            self.error("no command:local:Command makes the email channel from ${alertEmail} (ALERT_EMAIL)")
+            return
+        name, props = commands[0]
+        create = str(props.get("create", ""))
+        if '[ -n "$ALERT_EMAIL" ] || exit 0' not in create:
+            self.error(f"resources.{name}: create must do nothing when alertEmail is unset "
+                       "([ -n \"$ALERT_EMAIL\" ] || exit 0)")
+        listed, created = create.find("channels list"), create.find("channels create")
+        if created >= 0 and not 0 <= listed < created:
+            self.error(f"resources.{name}: create must take the channel it made before (gcloud beta monitoring "
+                       "channels list) and make one only when there is none: pulumi runs create again on every "
+                       "change of the script, and each run would leave another channel behind")
+        if (self.resources[name].get("options") or {}).get("deleteBeforeReplace") is not True:
+            self.error(f"resources.{name}: options.deleteBeforeReplace must be true, or a replacement for the same "
+                       "address finds the old channel, keeps it, and then deletes it")
+        if "channels delete" not in str(props.get("delete", "")):
+            self.error(f"resources.{name}: delete must delete the channel it made")
+        attached = self.roots(str((props.get("environment") or {}).get("POLICIES", "")))
+        for policy, _ in self.of_type("gcp:monitoring:AlertPolicy"):
+            if policy not in attached:
+                self.error(f"resources.{name}: POLICIES must name {policy}, or its alerts reach nobody")
+            if "notificationChannels" not in ((self.resources[policy].get("options") or {}).get("ignoreChanges") or []):
+                self.error(f"resources.{policy}: options.ignoreChanges must list notificationChannels, or the next "
+                           f"pulumi up takes away the channel {name} added")
+
+    def check_retention(self, ingest):
+        container = (((self.resources.get(ingest) or {}).get("properties") or {}).get("template") or {})
+        envs = {e.get("name"): e.get("value") for c in container.get("containers") or [] for e in c.get("envs") or []}
+        days = str(envs.get("PROCESSED_RETENTION_DAYS", "8"))
+        retention = [str((p.get("environment") or {}).get("MESSAGE_RETENTION", ""))
+                     for _, p in self.of_type("command:local:Command")
+                     if "MESSAGE_RETENTION" in (p.get("environment") or {})]
+        for value in retention:
+            match = re.fullmatch(r"(\d+)d", value)
+            if not match or not days.isdigit() or int(days) <= int(match.group(1)):
+                self.error(f"resources.{ingest}: PROCESSED_RETENTION_DAYS ({days}) must exceed the subscription's "
+                           f"message retention ({value}), or a redelivery after pruning is stored twice")
+
+    # --- connections ------------------------------------------------------------------------
+
+    def settings(self):
+        """(where, {config key: value}) for the program's defaults and each stack file over them."""
+        defaults = {k: v.get("default") for k, v in self.config.items() if isinstance(v, dict) and "default" in v}
+        yield "the program's defaults", defaults
+        for path, stack in self.stack_files:
+            values = dict(defaults)
+            for key, value in ((stack or {}).get("config") or {}).items():
+                values[key.split(":", 1)[-1]] = value
+            yield Path(path).name, values
+
+    def check_connections(self):
+        for name, props in self.of_type("gcp:cloudrunv2:Service"):
+            template = props.get("template") or {}
+            if (template.get("scaling") or {}).get("maxInstanceCount") is not None:
+                self.error(f"resources.{name}: template.scaling.maxInstanceCount caps one revision, so a rollout's "
+                           "two revisions may together open twice the connections: cap the service "
+                           "(scaling.maxInstanceCount)")
+            if (props.get("scaling") or {}).get("maxInstanceCount") is None:
+                self.error(f"resources.{name}: set scaling.maxInstanceCount on the service: its connections count "
+                           "against the database tier's max_connections")
+        caps = [self.config_key((p.get("scaling") or {}).get("maxInstanceCount"))
+                for _, p in self.of_type("gcp:cloudrunv2:Service")]
+        pool = None
+        for _, props in self.of_type("gcp:cloudrunv2:Service"):
+            for container in (props.get("template") or {}).get("containers") or []:
+                for env in container.get("envs") or []:
+                    if env.get("name") == "DB_POOL_SIZE":
+                        pool = self.config_key(env.get("value"))
+        tier_key = next((self.config_key(((p.get("settings") or {}).get("tier")))
+                         for _, p in self.of_type("gcp:sql:DatabaseInstance")), None)
+        if None in caps or pool is None or tier_key is None:
+            self.error("the connection arithmetic needs each service's scaling.maxInstanceCount, DB_POOL_SIZE and "
+                       "the instance's tier to be config values")
+            return
+        for where, values in self.settings():
+            tier = str(values.get(tier_key))
+            limit = max_connections(tier)
+            if limit is None:
+                self.error(f"{where}: dbTier {tier!r} is not a tier whose max_connections this check knows "
+                           "(db-f1-micro, db-g1-small, db-custom-<vCPUs>-<MB>)")
+                continue
+            try:
+                instances = sum(int(values[c]) for c in caps)
+                used = instances * int(values[pool]) + CONNECTION_HEADROOM
+            except (KeyError, TypeError, ValueError):
+                self.error(f"{where}: {', '.join(caps)} and {pool} must be whole numbers")
+                continue
+            if used > limit - RESERVED_CONNECTIONS:
+                self.error(f"{where}: {' + '.join(caps)} = {instances} instances x {pool} {values[pool]} + "
+                           f"{CONNECTION_HEADROOM} (migrations, an operator) = {used} connections, but {tier} allows "
+                           f"{limit} less {RESERVED_CONNECTIONS} reserved: lower the caps or pick a larger tier")
+
+    def config_key(self, value):
+        """The config key a value is exactly ${key} of, or None."""
+        match = re.fullmatch(r"\$\{\s*(\w+)\s*\}", str(value))
+        return match.group(1) if match and match.group(1) in self.config else None
+
+    # --- the database instance -------------------------------------------------------------
+
+    def check_database(self):
+        for name, props in self.of_type("gcp:sql:DatabaseInstance"):
+            settings = props.get("settings") or {}
+            if settings.get("deletionProtectionEnabled") != props.get("deletionProtection"):
+                self.error(f"resources.{name}: settings.deletionProtectionEnabled must follow deletionProtection, so "
+                           "the Cloud SQL API (console, gcloud) cannot delete it either")
+            backups = settings.get("backupConfiguration") or {}
+            if not (backups.get("enabled") and backups.get("pointInTimeRecoveryEnabled")):
+                self.error(f"resources.{name}: backups with point-in-time recovery must be on")
+            if not settings.get("maintenanceWindow"):
+                self.error(f"resources.{name}: set a maintenanceWindow, or updates restart it at any hour")
+
+    # --- least privilege inside PostgreSQL -----------------------------------------------------
+
+    def envs_of(self, props):
+        """name -> env entry, for every container of a service's or a job's template."""
+        template = props.get("template") or {}
+        template = template.get("template", template)  # a job's template holds the task's
+        return {e.get("name"): e for c in template.get("containers") or [] for e in c.get("envs") or []}
+
+    def owner_secrets(self):
+        """The Secret Manager secrets whose version holds the owner's password (dbPassword)."""
+        versions = [p for _, p in self.of_type("gcp:secretmanager:SecretVersion")
+                    if self.refers_to(str(p.get("secretData", "")), "dbPassword")]
+        return {r for p in versions for r in self.roots(p.get("secret", ""))}
+
+    def check_database_roles(self):
+        logins = function_logins()
+        owners = {n for n, _ in self.of_type("gcp:sql:User")}
+        owner_secrets = self.owner_secrets()
+        migrations = [n for n, p in self.of_type("gcp:cloudrunv2:Job")
+                      if any("/migrate" in str(c) for c in
+                             ((p.get("template") or {}).get("template") or {}).get("containers") or [])]
+        runs = [n for n, p in self.of_type("command:local:Command")
+                if "jobs execute" in str(p.get("create", "")) and set(migrations) & self.roots(p.get("environment"))]
+        if not migrations or not runs:
+            self.error("no gcp:cloudrunv2:Job runs the migrate binary as the schema's owner (and no command runs it): "
+                       "the functions' roles may not migrate, and nothing would make their logins")
+        for job in migrations:
+            user = str((self.envs_of(self.resources[job].get("properties") or {}).get("PGUSER") or {}).get("value"))
+            if not (self.refers_to(user, "databaseUser") or self.roots(user) & owners):
+                self.error(f"resources.{job}: the migrate job must log in as the schema's owner (${{databaseUser}})")
+        for name, props in self.of_type("gcp:cloudrunv2:Service"):
+            function = self.resolve(props.get("name"))
+            envs = self.envs_of(props)
+            user = str((envs.get("PGUSER") or {}).get("value", ""))
+            wanted = logins.get(function)
+            if self.refers_to(user, "databaseUser") or self.roots(user) & owners:
+                self.error(f"resources.{name}: logs in as {user}, the user the Cloud SQL API made (a member of "
+                           f"cloudsqlsuperuser): the {function} function's role can write, create roles and drop "
+                           f"tables; log in as {wanted or 'its own role'} (shared/db/src/roles.rs)")
+            elif wanted is None:
+                self.error(f"resources.{name}: shared/db/src/roles.rs defines no login for a function named "
+                           f"{function!r} (it has {', '.join(sorted(logins.values()))})")
+            elif user != wanted:
+                self.error(f"resources.{name}: PGUSER must be {wanted}, the {function} function's own role "
+                           f"(shared/db/src/roles.rs), not {user!r}")
+            password = str(((envs.get("PGPASSWORD") or {}).get("valueSource") or {}).get("secretKeyRef", {}).get(
+                "secret", ""))
+            if self.roots(password) & owner_secrets:
+                self.error(f"resources.{name}: reads the owner's password: give it its own role's secret")
+            for grant, grant_props in self.of_type("gcp:secretmanager:SecretIamMember"):
+                account = self.roots(str(props.get("template", {}).get("serviceAccount", "")))
+                if self.roots(grant_props.get("secretId", "")) & owner_secrets and \
+                        self.roots(grant_props.get("member", "")) & account:
+                    self.error(f"resources.{grant}: lets {name}'s account read the owner's password")
+            if runs and not set(runs) & self.dependencies(name):
+                self.error(f"resources.{name}: must wait for the migrations ({runs[0]} in dependsOn), or a new "
+                           "revision may meet a schema older than itself, which its role cannot migrate")
+
+    # --- images ---------------------------------------------------------------------------
+
+    def check_images(self):
+        revision = [n for n, v in self.variables.items()
+                    if isinstance(v, dict) and (v.get("fn::invoke") or {}).get("function") == "command:local:run"
+                    and "git" in str((v["fn::invoke"].get("arguments") or {}).get("command", ""))]
+        builders = [n for n, v in self.variables.items()
+                    if isinstance(v, dict) and (v.get("fn::invoke") or {}).get("function") == "command:local:run"
+                    and "--driver docker-container" in str((v["fn::invoke"].get("arguments") or {}).get("command", ""))]
+        for name, props in self.of_type("docker-build:Image"):
+            if not any(b in self.roots((props.get("builder") or {}).get("name", "")) for b in builders):
+                self.error(f"resources.{name}: builder.name must name a docker-container buildx builder that the "
+                           "program ensures: the default docker driver cannot export a registry cache")
+            tags = [str(t) for t in props.get("tags") or []]
+            if not any(t.endswith(":latest") for t in tags):
+                self.error(f"resources.{name}: tag the image :latest")
+            if not (tags and any(r in self.roots(tags[0]) for r in revision)):
+                self.error(f"resources.{name}: the first tag (the one Cloud Run deploys) must carry the git revision")
+            for key in ("cacheFrom", "cacheTo"):
+                registries = [(entry or {}).get("registry") for entry in props.get(key) or []]
+                if not any(registries):
+                    self.error(f"resources.{name}: {key} must name a registry build cache, so a fresh CI runner "
+                               "does not compile from zero")
+                for registry in filter(None, registries):
+                    if "/cache/" not in str(registry.get("ref", "")):
+                        self.error(f"resources.{name}: {key} {registry.get('ref')!r} must be in a package of its own "
+                                   "(.../cache/<function>:buildcache): in the image's package its manifests take "
+                                   "places the cleanup policy keeps for deploys")
+            if props.get("buildOnPreview") is not False:
+                self.error(f"resources.{name}: buildOnPreview must be false: a preview that builds still exports "
+                           "cacheTo, which fails in a new project (no registry yet) and writes the shared cache "
+                           "from any branch's preview")
+            self.check_context(name, props)
+        for name, props in self.of_type("gcp:artifactregistry:Repository"):
+            if not props.get("cleanupPolicies") or props.get("cleanupPolicyDryRun") is not False:
+                self.error(f"resources.{name}: the registry needs cleanupPolicies (and cleanupPolicyDryRun: false), "
+                           "or images pile up forever")
+            for policy in props.get("cleanupPolicies") or []:
+                recent = policy.get("mostRecentVersions")
+                if recent is not None and not recent.get("packageNamePrefixes"):
+                    self.error(f"resources.{name}: cleanup policy {policy.get('id')!r} keeps the newest versions of "
+                               "every package, the build cache's included: name the functions' packages "
+                               "(mostRecentVersions.packageNamePrefixes)")
+
+    def check_context(self, name, props):
+        location = str((props.get("context") or {}).get("location", ""))
+        if location not in self.contexts:
+            self.error(f"resources.{name}: its build context {location!r} was not read (no .dockerignore there?)")
+            return
+        dockerignore, dockerfile, tracked = self.contexts[location]
+        seen = build_context(dockerignore, set(tracked) | set(CONTEXT_INTRUDERS))
+        for intruder in CONTEXT_INTRUDERS:
+            if intruder in seen:
+                self.error(f"resources.{name}: the build context admits {intruder}: make .dockerignore an allow-list "
+                           "of what the build compiles (CI's credential file would be copied into a layer and "
+                           "exported with the registry cache)")
+        for source in dockerfile_sources(dockerfile):
+            wanted = [f for f in tracked if source in (".", "./") or f == source or f.startswith(source.rstrip("/") + "/")]
+            if not wanted:
+                self.error(f"resources.{name}: the Dockerfile copies {source!r}, which git does not track")
+            elif source not in (".", "./") and not set(wanted) <= seen:
+                self.error(f"resources.{name}: the Dockerfile copies {source!r}, which .dockerignore leaves out")
+        needed = {f for f in tracked if f in ("Cargo.toml", "Cargo.lock") or f.startswith(("shared/", "functions/"))}
+        for missing in sorted(needed - seen)[:3]:
+            self.error(f"resources.{name}: the build needs {missing}, which .dockerignore leaves out")
+
+    def check_properties(self, where, values, cls, module):
+        fields = input_fields(cls)
+        for key, value in values.items():
+            if key not in fields:
+                close = [f for f in fields if f.lower() == key.lower() or snake(f) == snake(key)]
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                self.error(f"{where}: {cls.__name__} has no property {key!r}{hint}")
+                continue
+            nested = nested_class(fields[key][0], module)
+            if nested is None:
+                continue
+            items = value if isinstance(value, list) else [value]
+            for index, item in enumerate(items):
+                if isinstance(item, dict):
+                    suffix = f"[{index}]" if isinstance(value, list) else ""
+                    self.check_properties(f"{where}.{key}{suffix}", item, nested, module)
+        for key, (_, required) in fields.items():
+            if required and key not in values:
+                self.error(f"{where}: required property {key!r} of {cls.__name__} is missing")
+
+    def check_references(self, node, where):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                self.check_references(value, f"{where}.{key}" if where else str(key))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                self.check_references(value, f"{where}[{index}]")
+        elif isinstance(node, str):
+            for expression in REFERENCE.findall(node):
+                self.check_reference(expression.strip(), where)
+
+    def check_reference(self, expression, where):
+        parts = re.split(r"\.|\[", expression)
+        root, path = parts[0], [p.rstrip("]") for p in parts[1:]]
+        if root == "pulumi":
+            if not path or path[0] not in PULUMI_BUILTINS:
+                self.error(f"{where}: ${{{expression}}}: unknown pulumi.{'.'.join(path)}")
+        elif root in self.resources:
+            cls = self.classes.get(root)
+            if cls is not None and path and path[0] not in output_names(cls):
+                self.error(f"{where}: ${{{expression}}}: {cls.__name__} has no output {path[0]!r}")
+            elif cls is not None and path and (step := missing_output(cls, path)) is not None:
+                self.error(f"{where}: ${{{expression}}}: no output {step!r} along that path")
+        elif root in self.invokes:
+            if path and path[0] not in self.invokes[root]:
+                self.error(f"{where}: ${{{expression}}}: the invoke result has no field {path[0]!r}")
+        elif root in self.variables or root in self.config:
+            pass
+        else:
+            self.error(f"{where}: ${{{expression}}} refers to nothing (not a resource, variable or config key)")
+
+    def refers_to(self, value, resource):
+        return isinstance(value, str) and any(
+            re.split(r"\.|\[", e.strip())[0] == resource for e in REFERENCE.findall(value))
+
+    def check_iam(self):
+        triggers = [(n, r) for n, r in self.resources.items() if r.get("type") == "gcp:eventarc:Trigger"]
+        if not triggers:
+            self.error("no gcp:eventarc:Trigger delivers to the ingest function")
+        for trigger_name, trigger in triggers:
+            props = trigger.get("properties") or {}
+            target = ((props.get("destination") or {}).get("cloudRunService") or {}).get("service", "")
+            services = [n for n in self.resources if self.refers_to(target, n)]
+            if len(services) != 1:
+                self.error(f"resources.{trigger_name}: its destination names no Cloud Run service of this program")
+                continue
+            service = services[0]
+            criteria = props.get("matchingCriterias") or []
+            if {"attribute": "type", "value": "google.cloud.pubsub.topic.v1.messagePublished"} not in criteria:
+                self.error(f"resources.{trigger_name}: it does not match messagePublished events")
+            service_props = self.resources[service].get("properties") or {}
+            if service_props.get("invokerIamDisabled") not in (None, False):
+                self.error(f"resources.{service}: the trigger's target must not disable the invoker check")
+            account = props.get("serviceAccount", "")
+            account_roots = {re.split(r"\.|\[", e.strip())[0] for e in REFERENCE.findall(account)}
+            invoker_found = False
+            for name, resource in self.resources.items():
+                token = resource.get("type", "")
+                if not re.match(r"gcp:cloudrun(v2)?:Service(Iam\w+)$", token):
+                    continue
+                rprops = resource.get("properties") or {}
+                if not (self.refers_to(rprops.get("name", ""), service) or self.refers_to(rprops.get("service", ""), service)):
+                    continue
+                members = rprops.get("members") or [rprops.get("member", "")]
+                policy = str(rprops.get("policyData", ""))
+                if any(p in str(m) for m in members for p in PUBLIC_MEMBERS) or any(p in policy for p in PUBLIC_MEMBERS):
+                    self.error(f"resources.{name}: makes {service} (the trigger's target) publicly invokable")
+                if rprops.get("role") == "roles/run.invoker" and any(
+                        str(m).startswith("serviceAccount:") and any(self.refers_to(str(m), a) for a in account_roots)
+                        for m in members):
+                    invoker_found = True
+            if not invoker_found:
+                self.error(f"resources.{trigger_name}: its service account has no roles/run.invoker on {service}")
+
+    def check_secrets(self):
+        password = self.config.get("dbPassword")
+        if not isinstance(password, dict) or password.get("secret") is not True:
+            self.error("config.dbPassword must be declared secret: true")
+        for name, value in (self.program.get("outputs") or {}).items():
+            if self.refers_to(str(value), "dbPassword"):
+                self.error(f"outputs.{name} exposes the database password")
+        for path, stack in self.stack_files:
+            settings = (stack or {}).get("config") or {}
+            for key, value in settings.items():
+                if key.split(":")[-1] == "dbPassword" and not (isinstance(value, dict) and "secure" in value):
+                    self.error(f"{path}: {key} is in plain text; use pulumi config set --secret")
+            project = str(settings.get("gcp:project", ""))
+            is_example = Path(path).name == EXAMPLE_STACK
+            if is_example and PROJECT_ID.fullmatch(project):
+                self.error(f"{path}: the example's gcp:project {project!r} could be a real project id; use a "
+                           "placeholder no project id can match (uppercase, underscores)")
+            elif not is_example and project and not PROJECT_ID.fullmatch(project):
+                self.error(f"{path}: gcp:project {project!r} is not a GCP project id")
+
+
+def function_logins():
+    """function name -> its login role, as shared/db/src/roles.rs defines them."""
+    source = (ROOT / "shared/db/src/roles.rs").read_text()
+    login = source[source.index("pub fn login"):]
+    login = login[:login.index("pub fn group")]
+    return {variant.lower(): role for variant, role in re.findall(r'FunctionRole::(\w+) => "(\w+)"', login)}
+
+
+def logged_errors():
+    """Every log::error! text in the Rust sources: what a log-based metric can match."""
+    sources = [*ROOT.glob("shared/**/src/**/*.rs"), *ROOT.glob("functions/*/src/**/*.rs")]
+    return [m.group(1) for f in sources for m in re.finditer(r'log::error!\(\s*"([^"]*)"', f.read_text())]
+
+
+def load(directory):
+    directory = Path(directory)
+    program = yaml.safe_load((directory / "Pulumi.yaml").read_text())
+    files = sorted(directory.glob("Pulumi.*.yaml")) + [directory / EXAMPLE_STACK]
+    stacks = [(p, yaml.safe_load(p.read_text())) for p in files if p.exists()]
+    contexts = {}
+    for resource in (program.get("resources") or {}).values():
+        location = str(((resource.get("properties") or {}).get("context") or {}).get("location", ""))
+        folder = directory / location
+        if resource.get("type") == "docker-build:Image" and (folder / ".dockerignore").exists():
+            tracked = subprocess.run(["git", "-C", str(folder), "ls-files"], capture_output=True, text=True,
+                                     check=True).stdout.split()
+            contexts[location] = ((folder / ".dockerignore").read_text(), (folder / "Dockerfile").read_text(), tracked)
+    return program, stacks, contexts
+
+
+def check(program, stacks, contexts):
+    return Checker(program, stacks, contexts).run()
+
+
+def main():
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        print(__doc__.strip())
+        return
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    directory = args[0] if args else ROOT / "pulumi"
+    program, stacks, contexts = load(directory)
+    errors = check(program, stacks, contexts)
+    for e in errors:
+        print(f"error: {e}")
+    if errors:
+        sys.exit(f"{len(errors)} problem(s) in {directory}/Pulumi.yaml")
+    print(f"{directory}/Pulumi.yaml: {len(program.get('resources', {}))} resources: types, properties, references, "
+          "names, provider versions, IAM, teardown, dead letters, images, retention and alerts check out")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Unit tests of the checks: python3 -m unittest discover -s scripts/checks/tests -t scripts."""

@@ -1,0 +1,289 @@
+"""The Pulumi program and its stack files pass, and each broken copy fails with an error that
+says why: one case per rule, planted in a copy of the real program."""
+
+import copy
+import unittest
+from pathlib import Path
+
+import yaml
+
+from checks.pulumi_program import EXAMPLE_STACK, ROOT, check, load
+
+
+def broken_copies(program, stacks, contexts):
+    """name -> (a change to a copy of the program, words its error must hold). A change may
+    also edit `stacks` or `contexts`, which the test restores after each case."""
+
+    def container(p):
+        return p["resources"]["ingestService"]["properties"]["template"]["containers"][0]
+
+    def resource(p, name):
+        return p["resources"][name]["properties"]
+
+    def read_env(p, name):
+        envs = resource(p, "readService")["template"]["containers"][0]["envs"]
+        return next(e for e in envs if e["name"] == name)
+
+    def rename(p, old, new):
+        """The program with a resource renamed, its references included."""
+        text = yaml.safe_dump(p).replace(f"{old}:", f"{new}:").replace(f"${{{old}.", f"${{{new}.")
+        p.clear()
+        p.update(yaml.safe_load(text))
+
+    def drop(p, name, *references):
+        """The program without a resource, and without the dependsOn entries that name it."""
+        del p["resources"][name]
+        for other in p["resources"].values():
+            depends = (other.get("options") or {}).get("dependsOn") or []
+            for reference in references:
+                if reference in depends:
+                    depends.remove(reference)
+
+    cases = {
+        "misspelt nested property": (
+            lambda p: container(p).__setitem__("volumeMount", container(p).pop("volumeMounts")), "volumeMount"),
+        "misspelt deep property": (
+            lambda p: p["resources"]["ingestService"]["properties"]["scaling"].__setitem__(
+                "maxInstancesCount", 4), "maxInstancesCount"),
+        "unknown type": (lambda p: p["resources"]["topic"].__setitem__("type", "gcp:pubsub:Topik"), "Topik"),
+        "unknown module": (lambda p: p["resources"]["topic"].__setitem__("type", "gcp:pubsubb:Topic"), "pubsubb"),
+        "dangling reference": (
+            lambda p: p["outputs"].__setitem__("readUrl", "${readServce.uri}"), "readServce"),
+        "unknown nested output": (
+            lambda p: resource(p, "ingestSubscriptionPolicy")["environment"].__setitem__(
+                "SUBSCRIPTION", "${ingestTrigger.transport.pubsubs.subscription}"), "no output 'pubsubs'"),
+        "unknown output": (
+            lambda p: p["outputs"].__setitem__("databaseConnectionName", "${dbInstance.connectionNam}"), "connectionNam"),
+        "missing required property": (
+            lambda p: p["resources"]["ingestTrigger"]["properties"].pop("location"), "location"),
+        "public ingest (allUsers)": (
+            lambda p: p["resources"].__setitem__("ingestPublic", {
+                "type": "gcp:cloudrunv2:ServiceIamMember",
+                "properties": {"location": "${region}", "name": "${ingestService.name}",
+                               "role": "roles/run.invoker", "member": "allUsers"}}), "publicly invokable"),
+        "public ingest (invoker check off)": (
+            lambda p: p["resources"]["ingestService"]["properties"].__setitem__("invokerIamDisabled", True),
+            "invoker check"),
+        "trigger cannot invoke ingest": (
+            lambda p: p["resources"]["triggerInvokesIngest"]["properties"].__setitem__(
+                "member", "serviceAccount:${readAccount.email}"), "no roles/run.invoker"),
+        "misspelt property four levels down": (
+            lambda p: container(p)["envs"][3]["valueSource"]["secretKeyRef"].__setitem__(
+                "secrett", container(p)["envs"][3]["valueSource"]["secretKeyRef"].pop("secret")), "secrett"),
+        "misspelt property of another provider": (
+            lambda p: p["resources"]["ingestImage"]["properties"]["context"].__setitem__(
+                "locaton", ".."), "locaton"),
+        "plain-text password": (
+            lambda p: p["config"]["dbPassword"].pop("secret"), "secret"),
+        # 1: names
+        "Cloud SQL instance autonamed from a camelCase logical name": (
+            lambda p: rename(p, "pipeline-db", "dbInstance"), "'dbInstance-1a2b3c4'"),
+        "service account id too short": (
+            lambda p: resource(p, "readAccount").__setitem__("accountId", "rd"), "6 to 30 characters"),
+        "Cloud Run service name with an underscore": (
+            lambda p: resource(p, "readService").__setitem__("name", "read_fn"), "'read_fn' (explicit)"),
+        "topic name from config that starts with goog": (
+            lambda p: p["config"]["topicName"].__setitem__("default", "google-events"), "'google-events'"),
+        "type without a naming rule": (
+            lambda p: p["resources"].__setitem__("extraInstance", {
+                "type": "gcp:redis:Instance", "properties": {"memorySizeGb": 1},
+                "options": {"version": "10.2.0"}}), "no naming rule"),
+        # 2: service agents in a fresh project
+        "no Eventarc service agent": (
+            lambda p: drop(p, "eventarcAgent"), "eventarc.googleapis.com service agent"),
+        "trigger does not wait for propagation": (
+            lambda p: p["resources"]["ingestTrigger"]["options"]["dependsOn"].remove("${eventarcAgentPropagation}"),
+            "propagate"),
+        # 4: teardown
+        "SQL user dropped on destroy": (
+            lambda p: resource(p, "dbUser").pop("deletionPolicy"), "deletionPolicy: ABANDON"),
+        # 8: least privilege
+        "project-wide token creator": (
+            lambda p: p["resources"].__setitem__("pubsubTokenCreator", {
+                "type": "gcp:projects:IAMMember", "options": {"version": "10.2.0"},
+                "properties": {"project": "${projectInfo.projectId}", "role": "roles/iam.serviceAccountTokenCreator",
+                               "member": "${pubsubAgent.member}"}}), "act as every account"),
+        "event receiver for direct Pub/Sub events": (
+            lambda p: p["resources"].__setitem__("triggerEventReceiver", {
+                "type": "gcp:projects:IAMMember", "options": {"version": "10.2.0"},
+                "properties": {"project": "${projectInfo.projectId}", "role": "roles/eventarc.eventReceiver",
+                               "member": "serviceAccount:${triggerAccount.email}"}}), "do not need it"),
+        # 9: pinned secret version
+        "secret read at latest": (
+            lambda p: container(p)["envs"][3]["valueSource"]["secretKeyRef"].__setitem__("version", "latest"),
+            "pinned version"),
+        # 10: dead letters
+        "no dead-letter topic on the trigger's subscription": (
+            lambda p: resource(p, "ingestSubscriptionPolicy")["environment"].pop("DEAD_LETTER_TOPIC"),
+            "--dead-letter-topic"),
+        "dead-letter topic nobody keeps": (
+            lambda p: drop(p, "deadLetterHold", "${deadLetterHold}"), "drops them"),
+        "Pub/Sub agent cannot publish dead letters": (
+            lambda p: drop(p, "deadLetterPublisher", "${deadLetterPublisher}"), "roles/pubsub.publisher"),
+        "ack deadline shorter than ingest's timeout": (
+            lambda p: resource(p, "ingestSubscriptionPolicy")["environment"].__setitem__(
+                "ACK_DEADLINE_SECONDS", "30"), "at least the target's timeout"),
+        # 11: provider versions
+        "provider version not pinned": (
+            lambda p: p["resources"]["topic"]["options"].pop("version"), "options.version"),
+        # 12: images
+        "image without the git revision": (
+            lambda p: resource(p, "ingestImage")["tags"].pop(0), "git revision"),
+        "image without a build cache": (
+            lambda p: resource(p, "readImage").pop("cacheTo"), "cacheTo"),
+        "image built by the default docker driver": (
+            lambda p: resource(p, "ingestImage").pop("builder"), "docker-container"),
+        "registry without a cleanup policy": (
+            lambda p: resource(p, "registry").pop("cleanupPolicies"), "cleanupPolicies"),
+        # issue 12: bookkeeping and alerts
+        "delivery keys pruned before Pub/Sub stops redelivering": (
+            lambda p: container(p)["envs"][-1].__setitem__("value", "7"), "must exceed the subscription's"),
+        "dead-letter metric matching a line ingest never logs": (
+            lambda p: resource(p, "deadLetterMetric").__setitem__(
+                "filter", resource(p, "deadLetterMetric")["filter"].replace("discarded a message", "dropped a message")),
+            "the metric would count nothing"),
+        "dead-letter metric counting every severity": (
+            lambda p: resource(p, "deadLetterMetric").__setitem__(
+                "filter", resource(p, "deadLetterMetric")["filter"].replace("AND severity=ERROR", "")),
+            "severity=ERROR"),
+        "no alert on the dead-letter line": (
+            lambda p: resource(p, "deadLetterAlert")["conditions"][0]["conditionMatchedLog"].__setitem__(
+                "filter", 'severity=ERROR'), "a dead letter must alert at once"),
+        # issue 20, 3: the metric is not there yet when its alert is made
+        "dead-letter alert on the log-based metric made the same run": (
+            lambda p: resource(p, "deadLetterAlert").__setitem__("conditions", [{
+                "displayName": "dead letters kept", "conditionThreshold": {
+                    "filter": 'metric.type="logging.googleapis.com/user/${deadLetterMetric.name}" '
+                              'AND resource.type="cloud_run_revision"',
+                    "comparison": "COMPARISON_GT", "thresholdValue": 0, "duration": "0s"}}]),
+            "Cannot find metric(s)"),
+        "log-match alert without a rate limit": (
+            lambda p: resource(p, "deadLetterAlert")["alertStrategy"].pop("notificationRateLimit"),
+            "notificationRateLimit"),
+        # issue 20, 1 and 9: previews build nothing
+        "image built on preview": (
+            lambda p: resource(p, "ingestImage").pop("buildOnPreview"), "buildOnPreview must be false"),
+        # issue 20, 7: connections under rollouts
+        "instance cap on the revision": (
+            lambda p: p["resources"]["readService"]["properties"]["template"].__setitem__(
+                "scaling", resource(p, "readService").pop("scaling")), "caps one revision"),
+        "connections over the tier": (
+            lambda p: p["config"]["ingestMaxInstances"].__setitem__("default", 6), "allows 25 less 3 reserved"),
+        "a tier whose connections are unknown": (
+            lambda p: p["config"]["dbTier"].__setitem__("default", "db-n1-standard-1"), "not a tier"),
+        # issue 20, 8: destroy keeps Google's grant
+        "destroy takes the Eventarc agent's role": (
+            lambda p: p["resources"]["eventarcAgentRole"]["options"].pop("retainOnDelete"), "retainOnDelete"),
+        # issue 20, 10: the channel's create runs again on every change
+        "channel made again on every update": (
+            lambda p: resource(p, "alertEmailChannel").__setitem__(
+                "create", resource(p, "alertEmailChannel")["create"].replace("channels list", "channels describe")),
+            "leave another channel behind"),
+        "channel replaced create-before-delete": (
+            lambda p: p["resources"]["alertEmailChannel"]["options"].pop("deleteBeforeReplace"),
+            "deleteBeforeReplace"),
+        # issue 20, 5: least privilege inside PostgreSQL
+        "read logs in as the owner": (
+            lambda p: read_env(p, "PGUSER").__setitem__("value", "${databaseUser}"),
+            "the read function's role can write"),
+        "ingest logs in as read's role": (
+            lambda p: container(p)["envs"][1].__setitem__("value", "pipeline_read"), "PGUSER must be pipeline_ingest"),
+        "read reads the owner's password": (
+            lambda p: read_env(p, "PGPASSWORD")["valueSource"]["secretKeyRef"].__setitem__(
+                "secret", "${dbPasswordSecret.secretId}"), "reads the owner's password"),
+        "read's account may read the owner's password": (
+            lambda p: resource(p, "readSecretAccess").__setitem__("secretId", "${dbPasswordSecret.id}"),
+            "lets readService's account read the owner's password"),
+        "a service that does not wait for the migrations": (
+            lambda p: p["resources"]["readService"]["options"]["dependsOn"].remove("${migrateRun}"),
+            "must wait for the migrations"),
+        "no migrate job": (
+            lambda p: drop(p, "migrateJob"), "no gcp:cloudrunv2:Job runs the migrate binary"),
+        # issue 20, 15
+        "a dashboard without the database's connections": (
+            lambda p: resource(p, "dashboard")["dashboardJson"]["fn::toJSON"]["mosaicLayout"]["tiles"].pop(7),
+            "must chart database connections"),
+        # issue 20, 13 and 14
+        "database deletable through the API": (
+            lambda p: resource(p, "pipeline-db")["settings"].pop("deletionProtectionEnabled"),
+            "deletionProtectionEnabled"),
+        "no maintenance window": (
+            lambda p: resource(p, "pipeline-db")["settings"].pop("maintenanceWindow"), "maintenanceWindow"),
+        "build cache in the image's package": (
+            lambda p: resource(p, "readImage")["cacheTo"][0]["registry"].__setitem__(
+                "ref", "${imageBase}/read:buildcache"), "a package of its own"),
+        "cleanup counting the cache as a deploy": (
+            lambda p: resource(p, "registry")["cleanupPolicies"][0]["mostRecentVersions"].pop("packageNamePrefixes"),
+            "packageNamePrefixes"),
+        "5xx alert on the wrong service": (
+            lambda p: resource(p, "ingestRetriesAlert")["conditions"][0]["conditionThreshold"].__setitem__(
+                "filter", resource(p, "ingestRetriesAlert")["conditions"][0]["conditionThreshold"]["filter"]
+                .replace("ingestService", "readService")), "5xx rate"),
+        "no disk alert": (
+            lambda p: resource(p, "databaseDiskAlert")["conditions"][0]["conditionThreshold"].__setitem__(
+                "filter", 'metric.type="cloudsql.googleapis.com/database/cpu/utilization"'), "watches its disk"),
+        "alert email required": (
+            lambda p: p["config"]["alertEmail"].pop("default"), "config.alertEmail"),
+        "channel made even without an address": (
+            lambda p: resource(p, "alertEmailChannel").__setitem__(
+                "create", resource(p, "alertEmailChannel")["create"].replace('[ -n "$ALERT_EMAIL" ] || exit 0', "")),
+            "do nothing when alertEmail is unset"),
+        "a policy the channel is not added to": (
+            lambda p: resource(p, "alertEmailChannel")["environment"].__setitem__(
+                "POLICIES", "${deadLetterAlert.name} ${ingestRetriesAlert.name}"), "must name databaseDiskAlert"),
+        "a policy that takes the channel away again": (
+            lambda p: p["resources"]["deadLetterAlert"]["options"].pop("ignoreChanges"), "ignoreChanges"),
+    }
+    def example_with_real_looking_project(_):
+        for path, stack in stacks:
+            if Path(path).name == EXAMPLE_STACK:
+                stack["config"]["gcp:project"] = "my-gcp-project"
+
+    cases["example stack with a real-looking project id"] = (example_with_real_looking_project, "could be a real")
+
+    def context_change(old, new):
+        def change(_):
+            for location, (dockerignore, dockerfile, tracked) in list(contexts.items()):
+                contexts[location] = (dockerignore.replace(old, new), dockerfile.replace(old, new), tracked)
+        return change
+
+    # issue 20, 4: the build context
+    deny_list = "target\n.state\n.venv\n.git\npulumi\n"
+    cases["a deny-list context that admits CI's credential file"] = (
+        lambda _: contexts.update({k: (deny_list, f, t) for k, (_, f, t) in contexts.items()}),
+        "admits gha-creds-0123456789abcdef.json")
+    cases["an allow-list that lets every JSON file in"] = (
+        context_change("**/gha-creds-*.json", "!*.json"), "admits gha-creds-0123456789abcdef.json")
+    cases["an allow-list without a folder the build compiles"] = (
+        context_change("!functions/\n", ""), "the build needs functions/")
+    cases["a Dockerfile that copies what the context leaves out"] = (
+        context_change("COPY scripts/lib/with-static-openssl", "COPY scripts/lib/common.sh"),
+        "'scripts/lib/common.sh', which .dockerignore leaves out")
+    return cases
+
+
+class PulumiProgram(unittest.TestCase):
+    def setUp(self):
+        self.program, self.stacks, self.contexts = load(ROOT / "pulumi")
+
+    def test_the_program_and_its_stacks_pass(self):
+        self.assertEqual(check(self.program, self.stacks, self.contexts), [])
+
+    def test_each_broken_copy_fails_saying_why(self):
+        stacks, contexts = self.stacks, self.contexts
+        cases = broken_copies(self.program, stacks, contexts)
+        self.assertGreater(len(cases), 60)
+        for name, (change, expected) in cases.items():
+            with self.subTest(name):
+                saved_stacks, saved_contexts = copy.deepcopy(stacks), dict(contexts)
+                program = copy.deepcopy(self.program)
+                change(program)
+                errors = check(program, stacks, contexts)
+                stacks[:] = saved_stacks
+                contexts.clear()
+                contexts.update(saved_contexts)
+                self.assertTrue(any(expected in e for e in errors), errors)
+
+
+if __name__ == "__main__":
+    unittest.main()
