@@ -16,7 +16,7 @@ pub use pipeline_db as db;
 
 mod status;
 mod wiring;
-pub use env_settings as settings;
+pub use settings_reader as settings;
 pub use status::function_error;
 pub use wiring::{serve, warn_if_not_ready, FunctionSettings};
 #[cfg(feature = "test-support")]

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use env_settings::Reader;
+use settings_reader::Reader;
 
 use crate::{
     db::{Database, DbConfig, DbError, DbErrorKind},

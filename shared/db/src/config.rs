@@ -2,7 +2,7 @@
 //! (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`, `PGSSLROOTCERT`) or
 //! `DATABASE_URL`, plus the pool's settings. The password never appears in `Debug` output.
 
-use env_settings::Reader;
+use settings_reader::Reader;
 use std::{fmt, path::PathBuf, str::FromStr, time::Duration};
 
 use super::error::DbError;

@@ -1,5 +1,8 @@
-//! The function the official conformance client (functions-framework-conformance) drives:
-//! it writes what it received to `function_output.json` in the working directory.
+//! The functions the official conformance client (functions-framework-conformance) drives:
+//! each writes what it received to `function_output.json` in the working directory;
+//! `FUNCTION_SIGNATURE_TYPE` (`http`, `cloudevent`, `event`) picks one, as the client sets it.
+//! The typed and concurrency checks have examples of their own (`conformance-typed`,
+//! `conformance-concurrency`).
 //!
 //! ```sh
 //! cargo build --release -p functions-framework --example conformance
@@ -9,8 +12,9 @@
 use std::process::ExitCode;
 
 use cloudevents::{event::Data, AttributesReader, Event};
-use functions_framework::{body::empty, FunctionError, Functions};
+use functions_framework::{body::empty, EventContext, FunctionError, Functions};
 use http::Response;
+use serde_json::{json, Value};
 
 const OUTPUT: &str = "function_output.json";
 
@@ -25,7 +29,16 @@ fn main() -> ExitCode {
                 .map_err(|e| FunctionError::Internal(format!("cannot serialize the event: {e}")))?;
             write(&json).await
         })
+        .event("event", |data, context| async move {
+            write(&legacy_output(data, context)?).await
+        })
         .run()
+}
+
+/// A background event as the client expects it back: `{"data": ..., "context": {...}}`.
+fn legacy_output(data: Value, context: EventContext) -> Result<Vec<u8>, FunctionError> {
+    serde_json::to_vec(&json!({"data": data, "context": context}))
+        .map_err(|e| FunctionError::Internal(format!("cannot serialize the event: {e}")))
 }
 
 /// The client compares `data` as JSON when the event says it is JSON.

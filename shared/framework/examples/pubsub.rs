@@ -1,28 +1,29 @@
-//! A typed Pub/Sub function: the `messagePublished` event's data read as
-//! [`MessagePublishedData`], the message's data already decoded from base64. A message that is
-//! not UTF-8 is acknowledged as discarded (200) rather than retried forever; an event of
-//! another type is a 400.
+//! A Pub/Sub function: each `messagePublished` event's message, its data decoded from base64.
+//! `?` on the message's own data (`json`, `text`) acknowledges a message that can never be
+//! read as discarded (200, and an ERROR line), instead of Pub/Sub redelivering it until the
+//! subscription gives up; an event that is not a Pub/Sub message is discarded the same way.
 //!
 //! ```sh
 //! FUNCTION_SIGNATURE_TYPE=cloudevent cargo run -p functions-framework --example pubsub
 //! curl -X POST http://127.0.0.1:8080/ -H 'content-type: application/json' \
-//!   -d '{"message": {"data": "aGVsbG8=", "messageId": "1"}, "subscription": "projects/p/subscriptions/s"}'
+//!   -d '{"message": {"data": "eyJuYW1lIjogIkFkYSJ9", "messageId": "1"}, "subscription": "projects/p/subscriptions/s"}'
 //! ```
 
 use std::process::ExitCode;
 
-use functions_framework::{pubsub::MessagePublishedData, FunctionError, Functions};
+use functions_framework::Functions;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Signup {
+    name: String,
+}
 
 fn main() -> ExitCode {
     Functions::new()
-        .cloudevent("on_message", |event| async move {
-            let published = MessagePublishedData::from_event(&event)
-                .map_err(|e| FunctionError::BadRequest(e.to_string()))?;
-            let message = published.message;
-            let text = String::from_utf8(message.data).map_err(|_| FunctionError::Discarded {
-                reason: format!("message {} is not UTF-8", message.message_id),
-            })?;
-            log::info!("message {}: {text}", message.message_id);
+        .pubsub("on_signup", |message| async move {
+            let signup: Signup = message.json()?;
+            log::info!("message {}: {} signed up", message.message_id, signup.name);
             Ok(())
         })
         .run()

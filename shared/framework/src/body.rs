@@ -21,3 +21,25 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 pub fn empty() -> Body {
     full(Bytes::new())
 }
+
+/// A 200 response with `value` as its JSON body (`application/json`). A value that cannot be
+/// JSON (a map with non-string keys, say) is the function's bug: an internal error.
+pub fn json_response<T: serde::Serialize + ?Sized>(
+    value: &T,
+) -> Result<http::Response<Body>, crate::FunctionError> {
+    let bytes = serde_json::to_vec(value).map_err(|e| {
+        crate::FunctionError::Internal(format!("the function's result is not JSON: {e}"))
+    })?;
+    Ok(json_bytes(http::StatusCode::OK, bytes))
+}
+
+/// A response of `status` whose body is `bytes`, already JSON.
+pub(crate) fn json_bytes(status: http::StatusCode, bytes: Vec<u8>) -> http::Response<Body> {
+    let mut response = http::Response::new(full(bytes));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use env_settings::Reader;
+use settings_reader::Reader;
 
 use super::{config_error::ConfigError, signature::SignatureType};
 
@@ -194,9 +194,11 @@ mod tests {
     fn rejects_bad_values_with_the_variable_name() {
         assert!(config(&[("PORT", "eighty")]).unwrap_err().contains("PORT"));
         assert!(config(&[("PORT", "70000")]).unwrap_err().contains("PORT"));
-        let e = config(&[("FUNCTION_SIGNATURE_TYPE", "event")]).unwrap_err();
+        let e = config(&[("FUNCTION_SIGNATURE_TYPE", "legacyevent")]).unwrap_err();
         assert!(
-            e.contains("FUNCTION_SIGNATURE_TYPE") && e.contains("event"),
+            e.contains("FUNCTION_SIGNATURE_TYPE")
+                && e.contains("legacyevent")
+                && e.contains("event"),
             "{e}"
         );
         assert!(config(&[("MAX_REQUEST_BODY_BYTES", "-1")])

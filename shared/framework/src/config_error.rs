@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use env_settings::SettingErrors;
+use settings_reader::SettingErrors;
 
 use super::signature::SignatureType;
 

@@ -73,15 +73,29 @@ async fn handle(
             (function.handler)(Request::from_parts(parts, Bytes::from(body))).await
         }
         Handler::CloudEvent(handler) => {
-            if request.method() != Method::POST {
-                return Err(FunctionError::MethodNotAllowed { allow: "POST" });
-            }
-            let (parts, body, _reservation) = collect(request, options, budget).await?;
-            let event = event::decode(&parts.headers, parts.uri.path(), body)?;
-            handler(event).await?;
+            let (parts, body, _reservation) = event_body(request, options, budget).await?;
+            handler(event::decode(&parts.headers, parts.uri.path(), body)?).await?;
+            Ok(Response::new(empty()))
+        }
+        Handler::Background(handler) => {
+            let (parts, body, _reservation) = event_body(request, options, budget).await?;
+            let (data, context) = event::decode_background(&parts.headers, parts.uri.path(), body)?;
+            handler(data, context).await?;
             Ok(Response::new(empty()))
         }
     }
+}
+
+/// An event's request: POST only, its body read as [`collect`] reads it.
+async fn event_body(
+    request: Request<Incoming>,
+    options: &ServerOptions,
+    budget: &BodyBudget,
+) -> Result<(Parts, Vec<u8>, Reservation), FunctionError> {
+    if request.method() != Method::POST {
+        return Err(FunctionError::MethodNotAllowed { allow: "POST" });
+    }
+    collect(request, options, budget).await
 }
 
 /// Reads the whole body into one buffer sized from its declared length (so it is held once,

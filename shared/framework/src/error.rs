@@ -12,10 +12,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
-use super::body::{full, Body};
+use super::body::{json_bytes, Body};
 
 /// Why a request did not succeed, and so what the caller should do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,7 +138,7 @@ impl FunctionError {
             }
             other => serde_json::json!({ "error": other.public_message() }),
         };
-        let mut response = json_response(self.status(), &body);
+        let mut response = json_bytes(self.status(), body.to_string().into_bytes());
         let headers = response.headers_mut();
         match &self {
             Self::MethodNotAllowed { allow } => {
@@ -231,16 +230,6 @@ pub(crate) fn crash_response() -> Response<Body> {
 }
 
 /// Every error response is this: `status` and a small JSON body.
-fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
-    let mut response = Response::new(full(Bytes::from(body.to_string())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
 /// The header the Functions Framework uses to tell the platform a function failed or crashed.
 const GOOGLE_STATUS: &str = "x-google-status";
 

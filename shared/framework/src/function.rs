@@ -1,4 +1,6 @@
-//! What a user registers: an HTTP function or a CloudEvent function, by name.
+//! What a user registers, by name: an HTTP function, a CloudEvent function, a background
+//! (`event`) function, or one of the typed forms built on them (JSON in and out, a Pub/Sub
+//! message).
 
 use std::{future::Future, sync::Arc};
 
@@ -6,9 +8,17 @@ use bytes::Bytes;
 use cloudevents::Event;
 use futures_util::future::BoxFuture;
 use http::{HeaderMap, Request, Response};
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::Value;
 
 pub use super::signature::SignatureType;
-use super::{body::Body, config_error::ConfigError, error::FunctionError};
+use super::{
+    body::Body,
+    config_error::ConfigError,
+    error::FunctionError,
+    event::EventContext,
+    pubsub::{MessagePublishedData, PubsubMessage},
+};
 
 /// What an HTTP function returns: a response, or an error the framework answers for it.
 pub type HttpResult = Result<Response<Body>, FunctionError>;
@@ -19,6 +29,8 @@ type HttpHandler = dyn Fn(Request<Bytes>) -> BoxFuture<'static, HttpResult> + Se
 /// Adds to a response's headers, given the request's: see [`Function::on_every_response`].
 pub(crate) type ResponseHook = dyn Fn(&HeaderMap, &mut HeaderMap) + Send + Sync;
 type EventHandler = dyn Fn(Event) -> BoxFuture<'static, EventResult> + Send + Sync;
+type BackgroundHandler =
+    dyn Fn(Value, EventContext) -> BoxFuture<'static, EventResult> + Send + Sync;
 
 /// A function the framework can serve. Cheap to clone.
 #[derive(Clone)]
@@ -36,6 +48,8 @@ pub(crate) enum Handler {
     Http(HttpFunction),
     /// Gets each delivery decoded into a CloudEvent, whatever form it arrived in.
     CloudEvent(Arc<EventHandler>),
+    /// Gets each delivery as a legacy background event: data and context.
+    Background(Arc<BackgroundHandler>),
 }
 
 /// An HTTP function, whether it reads request bodies, and what it adds to every response.
@@ -79,6 +93,81 @@ impl Function {
         })))
     }
 
+    /// A background function (signature type `event`), as Cloud Functions' first generation
+    /// called them: `handler` gets each delivery's data and [`EventContext`]. A legacy event
+    /// arrives as it was sent; a CloudEvent is converted to what its legacy event was, by the
+    /// mapping the official frameworks share.
+    pub fn event<F, Fut>(handler: F) -> Self
+    where
+        F: Fn(Value, EventContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = EventResult> + Send + 'static,
+    {
+        Self::new(Handler::Background(Arc::new(move |data, context| {
+            Box::pin(handler(data, context))
+        })))
+    }
+
+    /// A typed function: the request body, JSON, becomes the handler's `I`; what it returns is
+    /// answered as JSON (200, `application/json`). A body that is not an `I` is a 400 saying
+    /// why; an empty body is read as JSON `null` (so `Option<I>` and `()` accept it). Served as
+    /// signature type `http`, as the official frameworks serve theirs.
+    pub fn typed<I, O, F, Fut>(handler: F) -> Self
+    where
+        I: DeserializeOwned + Send + 'static,
+        O: Serialize,
+        F: Fn(I) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, FunctionError>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        Self::http(move |request: Request<Bytes>| {
+            let handler = handler.clone();
+            async move {
+                let input = typed_input::<I>(request.body())?;
+                crate::body::json_response(&handler(input).await?)
+            }
+        })
+    }
+
+    /// A Pub/Sub function (signature type `cloudevent`): `handler` gets each
+    /// `messagePublished` event's message, its data decoded from base64. An event that holds
+    /// no Pub/Sub message can never become one, so it is acknowledged as discarded (200, and
+    /// an ERROR line saying why) rather than retried until the subscription gives up; the
+    /// same goes for the handler's own `?` on a [`PayloadError`](crate::pubsub::PayloadError),
+    /// such as [`PubsubMessage::json`] on data of the wrong shape.
+    pub fn pubsub<F, Fut>(handler: F) -> Self
+    where
+        F: Fn(PubsubMessage) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = EventResult> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        Self::cloudevent(move |event| {
+            let handler = handler.clone();
+            async move {
+                let published = MessagePublishedData::from_event(&event)?;
+                handler(published.message).await
+            }
+        })
+    }
+
+    /// Functions that share `state`: each handler gets an `Arc` of it beside its input, so
+    /// nothing is cloned into closures by hand.
+    ///
+    /// ```
+    /// use functions_framework::{body::full, Function};
+    ///
+    /// struct Greeter { greeting: String }
+    ///
+    /// let hello = Function::with_state(Greeter { greeting: "Hello".into() })
+    ///     .http(|greeter, _request| async move {
+    ///         Ok(http::Response::new(full(format!("{}, World!", greeter.greeting))))
+    ///     });
+    /// ```
+    pub fn with_state<S: Send + Sync + 'static>(state: S) -> WithState<S> {
+        WithState {
+            state: Arc::new(state),
+        }
+    }
+
     /// Work to start as soon as the server does, beside it: opening a connection, filling a
     /// cache, so the first request finds it done instead of doing it. Requests are served
     /// meanwhile and do not wait for it; it runs once per server, and what it fails at is
@@ -117,7 +206,7 @@ impl Function {
     pub(crate) fn response_hook(&self) -> Option<Arc<ResponseHook>> {
         match &self.handler {
             Handler::Http(function) => function.on_response.clone(),
-            Handler::CloudEvent(_) => None,
+            Handler::CloudEvent(_) | Handler::Background(_) => None,
         }
     }
 
@@ -137,7 +226,7 @@ impl Function {
                 handler: Handler::Http(change(function)),
                 ..self
             },
-            Handler::CloudEvent(_) => self,
+            Handler::CloudEvent(_) | Handler::Background(_) => self,
         }
     }
 
@@ -146,7 +235,81 @@ impl Function {
         match self.handler {
             Handler::Http(_) => SignatureType::Http,
             Handler::CloudEvent(_) => SignatureType::CloudEvent,
+            Handler::Background(_) => SignatureType::Event,
         }
+    }
+}
+
+/// A typed function's input: the body as JSON, an empty one as `null`.
+fn typed_input<I: DeserializeOwned>(body: &[u8]) -> Result<I, FunctionError> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"null"
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| {
+        FunctionError::BadRequest(format!(
+            "the request body is not the JSON this function takes: {e}"
+        ))
+    })
+}
+
+/// Builds functions that share one state; see [`Function::with_state`].
+pub struct WithState<S> {
+    state: Arc<S>,
+}
+
+impl<S: Send + Sync + 'static> WithState<S> {
+    /// [`Function::http`], the handler also getting the state.
+    pub fn http<F, Fut>(&self, handler: F) -> Function
+    where
+        F: Fn(Arc<S>, Request<Bytes>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HttpResult> + Send + 'static,
+    {
+        let state = self.state.clone();
+        Function::http(move |request| handler(state.clone(), request))
+    }
+
+    /// [`Function::cloudevent`], the handler also getting the state.
+    pub fn cloudevent<F, Fut>(&self, handler: F) -> Function
+    where
+        F: Fn(Arc<S>, Event) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = EventResult> + Send + 'static,
+    {
+        let state = self.state.clone();
+        Function::cloudevent(move |event| handler(state.clone(), event))
+    }
+
+    /// [`Function::event`], the handler also getting the state.
+    pub fn event<F, Fut>(&self, handler: F) -> Function
+    where
+        F: Fn(Arc<S>, Value, EventContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = EventResult> + Send + 'static,
+    {
+        let state = self.state.clone();
+        Function::event(move |data, context| handler(state.clone(), data, context))
+    }
+
+    /// [`Function::typed`], the handler also getting the state.
+    pub fn typed<I, O, F, Fut>(&self, handler: F) -> Function
+    where
+        I: DeserializeOwned + Send + 'static,
+        O: Serialize,
+        F: Fn(Arc<S>, I) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, FunctionError>> + Send + 'static,
+    {
+        let state = self.state.clone();
+        Function::typed(move |input| handler(state.clone(), input))
+    }
+
+    /// [`Function::pubsub`], the handler also getting the state.
+    pub fn pubsub<F, Fut>(&self, handler: F) -> Function
+    where
+        F: Fn(Arc<S>, PubsubMessage) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = EventResult> + Send + 'static,
+    {
+        let state = self.state.clone();
+        Function::pubsub(move |message| handler(state.clone(), message))
     }
 }
 
@@ -184,6 +347,35 @@ impl Functions {
         Fut: Future<Output = EventResult> + Send + 'static,
     {
         self.register(name, Function::cloudevent(handler))
+    }
+
+    /// Adds a background function under `name`; see [`Function::event`].
+    pub fn event<F, Fut>(self, name: &str, handler: F) -> Self
+    where
+        F: Fn(Value, EventContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = EventResult> + Send + 'static,
+    {
+        self.register(name, Function::event(handler))
+    }
+
+    /// Adds a typed function under `name`; see [`Function::typed`].
+    pub fn typed<I, O, F, Fut>(self, name: &str, handler: F) -> Self
+    where
+        I: DeserializeOwned + Send + 'static,
+        O: Serialize,
+        F: Fn(I) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, FunctionError>> + Send + 'static,
+    {
+        self.register(name, Function::typed(handler))
+    }
+
+    /// Adds a Pub/Sub function under `name`; see [`Function::pubsub`].
+    pub fn pubsub<F, Fut>(self, name: &str, handler: F) -> Self
+    where
+        F: Fn(PubsubMessage) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = EventResult> + Send + 'static,
+    {
+        self.register(name, Function::pubsub(handler))
     }
 
     /// The one function that fits the target and signature type, or why none does.

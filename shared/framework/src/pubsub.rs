@@ -52,6 +52,8 @@ pub enum PayloadError {
     Missing,
     /// The data is not the JSON shape of a Pub/Sub message (the reason says where).
     Malformed(String),
+    /// The message's own data is not what the function takes (the reason says why).
+    Undecodable(String),
 }
 
 impl std::fmt::Display for PayloadError {
@@ -60,11 +62,37 @@ impl std::fmt::Display for PayloadError {
             Self::WrongType(t) => write!(f, "event type {t:?} is not {MESSAGE_PUBLISHED}"),
             Self::Missing => f.write_str("the event has no data"),
             Self::Malformed(why) => write!(f, "the event data is not a Pub/Sub message: {why}"),
+            Self::Undecodable(why) => write!(f, "the message's data cannot be read: {why}"),
         }
     }
 }
 
 impl std::error::Error for PayloadError {}
+
+/// A payload that can never be read never will be: acknowledge it as discarded (200, logged at
+/// ERROR) so Pub/Sub does not redeliver it until the subscription gives up.
+impl From<PayloadError> for crate::FunctionError {
+    fn from(error: PayloadError) -> Self {
+        Self::Discarded {
+            reason: error.to_string(),
+        }
+    }
+}
+
+impl PubsubMessage {
+    /// The data as UTF-8 text.
+    pub fn text(&self) -> Result<&str, PayloadError> {
+        std::str::from_utf8(&self.data).map_err(|e| {
+            PayloadError::Undecodable(format!("message {} is not UTF-8: {e}", self.message_id))
+        })
+    }
+
+    /// The data as JSON of type `T`.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, PayloadError> {
+        serde_json::from_slice(&self.data)
+            .map_err(|e| PayloadError::Undecodable(format!("message {}: {e}", self.message_id)))
+    }
+}
 
 impl MessagePublishedData {
     /// Reads the message out of a `messagePublished` event.

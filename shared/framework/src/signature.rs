@@ -9,12 +9,17 @@ pub enum SignatureType {
     Http,
     /// `cloudevent`: CloudEvents, however they arrive.
     CloudEvent,
+    /// `event`: legacy background functions, `(data, context)`.
+    Event,
 }
 
 impl SignatureType {
     /// Every signature type this framework serves, by the name the contract gives it.
-    pub const NAMED: [(&'static str, SignatureType); 2] =
-        [("http", Self::Http), ("cloudevent", Self::CloudEvent)];
+    pub const NAMED: [(&'static str, SignatureType); 3] = [
+        ("http", Self::Http),
+        ("cloudevent", Self::CloudEvent),
+        ("event", Self::Event),
+    ];
 }
 
 impl fmt::Display for SignatureType {
@@ -22,6 +27,7 @@ impl fmt::Display for SignatureType {
         f.write_str(match self {
             Self::Http => "http",
             Self::CloudEvent => "cloudevent",
+            Self::Event => "event",
         })
     }
 }

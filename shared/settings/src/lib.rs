@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use env_settings::Reader;
+//! use settings_reader::Reader;
 //!
 //! let env = [("PORT", " 9090 "), ("IDLE_TIMEOUT_SECS", "0"), ("LOG_FORMAT", "")];
 //! let mut reader = Reader::new(|name| env.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string()));

@@ -101,6 +101,14 @@ const SERVICES_BY_PREFIX: &[(&str, &str)] = &[
     ("google.storage", "storage.googleapis.com"),
 ];
 
+/// The legacy event type of a CloudEvent type (the first, for Pub/Sub's two), if it has one.
+pub(super) fn legacy_type(ce_type: &str) -> Option<&'static str> {
+    TYPES
+        .iter()
+        .find(|(_, to)| *to == ce_type)
+        .map(|(from, _)| *from)
+}
+
 pub(super) fn is_legacy(body: &Map<String, Value>) -> bool {
     matches!(body.get("context"), Some(Value::Object(_))) || body.get("eventType").is_some()
 }

@@ -1,7 +1,8 @@
 //! Turns a delivery into a CloudEvent, whatever form it came in: binary or structured
 //! CloudEvents (decoded by the CloudEvents SDK), legacy Cloud Functions events, or raw Pub/Sub
-//! push bodies.
+//! push bodies; or, for a background function, into the legacy `(data, context)`.
 
+mod background;
 mod json_budget;
 mod legacy;
 mod percent;
@@ -13,6 +14,7 @@ use serde_json::{Map, Value};
 
 use super::error::FunctionError;
 
+pub use background::EventContext;
 pub use json_budget::MAX_JSON_VALUES;
 
 const SPEC_VERSION_HEADER: &str = "ce-specversion";
@@ -20,6 +22,34 @@ const SPEC_VERSION_HEADER: &str = "ce-specversion";
 /// Decodes one request into the event it carries. `path` is the request path, which for a
 /// Pub/Sub push names the topic.
 pub fn decode(headers: &HeaderMap, path: &str, body: Vec<u8>) -> Result<Event, FunctionError> {
+    match read(headers, path, body)? {
+        Delivery::CloudEvent(event) => Ok(event),
+        Delivery::Legacy(object) => legacy::to_cloudevent(object),
+    }
+}
+
+/// Decodes one request into what a background (`event`) function gets: a legacy event as it
+/// came, anything else converted from its CloudEvent.
+pub fn decode_background(
+    headers: &HeaderMap,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<(Value, EventContext), FunctionError> {
+    match read(headers, path, body)? {
+        Delivery::CloudEvent(event) => background::from_cloudevent(event),
+        Delivery::Legacy(object) => background::from_legacy(object),
+    }
+}
+
+/// A delivery, before it is converted to what the function takes. It lives for one call and
+/// moves once: boxing the event would cost an allocation per delivery for nothing.
+#[allow(clippy::large_enum_variant)]
+enum Delivery {
+    CloudEvent(Event),
+    Legacy(Map<String, Value>),
+}
+
+fn read(headers: &HeaderMap, path: &str, body: Vec<u8>) -> Result<Delivery, FunctionError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -33,7 +63,7 @@ pub fn decode(headers: &HeaderMap, path: &str, body: Vec<u8>) -> Result<Event, F
     }
     if content_type.starts_with("application/cloudevents+json") {
         within_json_budget(&body)?;
-        return sdk_decode(headers, body, "structured-mode CloudEvent");
+        return sdk_decode(headers, body, "structured-mode CloudEvent").map(Delivery::CloudEvent);
     }
     if headers.contains_key(SPEC_VERSION_HEADER) {
         single_valued_attributes(headers)?;
@@ -43,14 +73,15 @@ pub fn decode(headers: &HeaderMap, path: &str, body: Vec<u8>) -> Result<Event, F
         }
         let event = sdk_decode(headers, body, "binary-mode CloudEvent")?;
         return percent::decode_attributes(headers, event)
+            .map(Delivery::CloudEvent)
             .map_err(|e| bad(format!("invalid binary-mode CloudEvent: {e}")));
     }
     within_json_budget(&body)?;
     let object = parse_object(&body)?;
     if legacy::is_legacy(&object) {
-        legacy::to_cloudevent(object)
+        Ok(Delivery::Legacy(object))
     } else if push::is_push(&object) {
-        push::to_cloudevent(object, path)
+        push::to_cloudevent(object, path).map(Delivery::CloudEvent)
     } else {
         Err(bad(
             "not a CloudEvent: expected ce-* headers, a structured CloudEvent \

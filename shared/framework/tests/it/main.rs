@@ -1,6 +1,8 @@
 //! The framework's tests through real sockets, one binary so an edit relinks once.
 
+mod background_functions;
 mod cloudevent_functions;
 mod decode_properties;
 mod http_functions;
 mod server_behaviour;
+mod typed_functions;
