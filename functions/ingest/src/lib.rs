@@ -29,31 +29,41 @@ pub use replay::{replay, Replayed};
 pub use settings::Settings;
 use tally::{Outcome, Tally};
 
+/// What every delivery shares.
+struct Ingest {
+    writer: UserWriter,
+    database: Database,
+    tally: Arc<Tally>,
+}
+
 /// The function, writing through `database`.
 pub fn function(database: Database, settings: Settings) -> Function {
     let writer = UserWriter::new(database.clone());
     let tally = Arc::new(Tally::default());
     let housekeeping = Arc::new(Housekeeping::default());
     let background = (writer.clone(), database.clone(), tally.clone());
-    Function::cloudevent(move |event| {
-        let (writer, database, tally) = (writer.clone(), database.clone(), tally.clone());
-        async move {
-            let result = handler::ingest(event, &writer, &database).await;
-            tally.count(match &result {
+    let ingest = Ingest {
+        writer,
+        database,
+        tally,
+    };
+    Function::with_state(ingest)
+        .cloudevent(|ingest, event| async move {
+            let result = handler::ingest(event, &ingest.writer, &ingest.database).await;
+            ingest.tally.count(match &result {
                 Ok(outcome) => *outcome,
                 Err(FunctionError::Discarded { .. }) => Outcome::DeadLettered,
                 Err(_) => Outcome::Retried,
             });
             result.map(drop)
-        }
-    })
-    .warm_up(move || {
-        let (writer, database, tally) = background.clone();
-        // The periodic summary line and the pruning of old delivery keys run beside serving.
-        tally.summarize(&writer, settings.summary_every);
-        housekeeping.start(&database, settings.retention, settings.prune_every);
-        // What the first delivery would wait for (a connection, the schema check, the prepared
-        // statement), done at start instead.
-        shared::warn_if_not_ready(async move { database.prepare_writes().await })
-    })
+        })
+        .warm_up(move || {
+            let (writer, database, tally) = background.clone();
+            // The periodic summary line and the pruning of old delivery keys run beside serving.
+            tally.summarize(&writer, settings.summary_every);
+            housekeeping.start(&database, settings.retention, settings.prune_every);
+            // What the first delivery would wait for (a connection, the schema check, the
+            // prepared statement), done at start instead.
+            shared::warn_if_not_ready(async move { database.prepare_writes().await })
+        })
 }

@@ -35,6 +35,12 @@ pub(crate) struct Reads {
     wait: Duration,
 }
 
+/// What every request shares.
+struct Served {
+    reads: Reads,
+    settings: Settings,
+}
+
 pub use cors::Cors;
 
 /// The OpenAPI document, served at `/openapi.yaml`.
@@ -58,26 +64,28 @@ impl shared::FunctionSettings for Settings {
 
 /// The function, reading through `database`.
 pub fn function(database: Database, settings: Settings) -> Function {
-    let settings = Arc::new(settings);
     let cors = settings.cors.clone();
     let warm = database.clone();
     let wait = database.reply_timeout();
     let pages: Arc<Pages> = Coalescer::new(MOST_PAGES_IN_FLIGHT, move |query| {
         page::fetch(database.clone(), query)
     });
-    let reads = Arc::new(Reads { pages, wait });
-    let function = Function::http(move |request| {
-        let (reads, settings) = (reads.clone(), settings.clone());
-        async move { routes::route(request, &reads, &settings).await }
-    })
-    // Only GET and HEAD are served: a body sent anyway is never read or held.
-    .without_request_bodies()
-    .warm_up(move || {
-        let database = warm.clone();
-        // What the first request would wait for (a connection, the schema check, the prepared
-        // statement), done at start instead.
-        shared::warn_if_not_ready(async move { database.prepare_reads().await })
-    });
+    let served = Served {
+        reads: Reads { pages, wait },
+        settings,
+    };
+    let function = Function::with_state(served)
+        .http(|served, request| async move {
+            routes::route(request, &served.reads, &served.settings).await
+        })
+        // Only GET and HEAD are served: a body sent anyway is never read or held.
+        .without_request_bodies()
+        .warm_up(move || {
+            let database = warm.clone();
+            // What the first request would wait for (a connection, the schema check, the prepared
+            // statement), done at start instead.
+            shared::warn_if_not_ready(async move { database.prepare_reads().await })
+        });
     if cors.is_on() {
         function.on_every_response(move |request, response| cors.apply(request, response))
     } else {

@@ -1,7 +1,5 @@
 //! Which path does what.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use shared::framework::{
@@ -20,7 +18,7 @@ const PATHS: [&str; 3] = ["/", "/data", "/openapi.yaml"];
 /// function's response hook (see `crate::function`).
 pub(crate) async fn route(
     request: Request<Bytes>,
-    reads: &Arc<Reads>,
+    reads: &Reads,
     settings: &Settings,
 ) -> HttpResult {
     let path = request.uri().path();
