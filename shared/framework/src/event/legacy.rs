@@ -281,7 +281,7 @@ fn realtime_database(
 }
 
 fn firebase_auth(legacy: &Legacy<'_>, mut data: Value) -> Result<Mapped, FunctionError> {
-    rename_auth_metadata(&mut data);
+    rename_metadata(&mut data, AUTH_METADATA_NAMES);
     let subject = data
         .get("uid")
         .and_then(Value::as_str)
@@ -340,13 +340,19 @@ fn rtdb_location(body: &Map<String, Value>) -> Result<&str, FunctionError> {
     })
 }
 
-/// Firebase Auth's CloudEvent names two metadata timestamps differently.
-fn rename_auth_metadata(data: &mut Value) {
+/// Firebase Auth's two metadata timestamps: the legacy name, the CloudEvent name.
+pub(super) const AUTH_METADATA_NAMES: [(&str, &str); 2] = [
+    ("createdAt", "createTime"),
+    ("lastSignedInAt", "lastSignInTime"),
+];
+
+/// Renames the keys of `data.metadata`, each `(from, to)`.
+pub(super) fn rename_metadata<'a>(
+    data: &mut Value,
+    names: impl IntoIterator<Item = (&'a str, &'a str)>,
+) {
     if let Some(metadata) = data.get_mut("metadata").and_then(Value::as_object_mut) {
-        for (from, to) in [
-            ("createdAt", "createTime"),
-            ("lastSignedInAt", "lastSignInTime"),
-        ] {
+        for (from, to) in names {
             if let Some(value) = metadata.remove(from) {
                 metadata.insert(to.into(), value);
             }

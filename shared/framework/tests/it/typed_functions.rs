@@ -4,10 +4,7 @@
 
 use std::{
     collections::BTreeMap,
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc,
-    },
+    sync::atomic::{AtomicUsize, Ordering},
     time::Duration,
 };
 
@@ -21,20 +18,29 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, Barrier};
 
+/// An order in, its total out: a typed function with a shape of its own.
 #[derive(Deserialize)]
-struct Greeting {
+struct Order {
     name: String,
+    #[serde(default = "one")]
+    count: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[derive(Serialize)]
-struct Reply {
+struct Greeted {
     message: String,
+    count: u32,
 }
 
 fn greeter() -> Function {
-    Function::typed(|greeting: Greeting| async move {
-        Ok(Reply {
-            message: format!("Hello, {}!", greeting.name),
+    Function::typed(|order: Order| async move {
+        Ok(Greeted {
+            message: format!("Hello, {}!", order.name),
+            count: order.count,
         })
     })
 }
@@ -45,7 +51,7 @@ async fn a_typed_function_answers_its_output_as_json() {
     let reply = server.post_json("/", &json!({"name": "Ada"})).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.headers[header::CONTENT_TYPE], "application/json");
-    assert_eq!(reply.json(), json!({"message": "Hello, Ada!"}));
+    assert_eq!(reply.json(), json!({"message": "Hello, Ada!", "count": 1}));
     server.stop().await;
 }
 
@@ -88,7 +94,7 @@ async fn a_body_that_is_not_the_input_type_is_a_400_saying_why() {
 
 #[tokio::test]
 async fn an_empty_body_is_null_for_an_optional_input_and_errors_go_through_the_writer() {
-    let server = TestServer::start(Function::typed(|input: Option<Greeting>| async move {
+    let server = TestServer::start(Function::typed(|input: Option<Order>| async move {
         match input {
             None => Ok(json!("nobody")),
             Some(g) if g.name.is_empty() => Err(FunctionError::BadRequest("name is empty".into())),
@@ -252,57 +258,40 @@ async fn served_together(
 
 #[tokio::test]
 async fn http_cloudevent_and_background_requests_are_served_concurrently() {
-    let all = |n| Arc::new(Barrier::new(n));
-    let barrier = all(10);
+    // Each handler waits until ten are waiting: a barrier of ten as the function's state.
+    let meeting = || Function::with_state(Barrier::new(10));
     served_together(
-        Function::http(move |_request| {
-            let barrier = barrier.clone();
-            async move {
-                barrier.wait().await;
-                Ok(Response::new(full("")))
-            }
+        meeting().http(|barrier, _request| async move {
+            barrier.wait().await;
+            Ok(Response::new(full("")))
         }),
         |server| Box::pin(async move { server.send(Method::GET, "/", &[], "").await.status }),
     )
     .await;
-
-    let barrier = all(10);
     served_together(
-        Function::cloudevent(move |_event| {
-            let barrier = barrier.clone();
-            async move {
-                barrier.wait().await;
-                Ok(())
-            }
+        meeting().cloudevent(|barrier, _event| async move {
+            barrier.wait().await;
+            Ok(())
         }),
         |server| {
-            Box::pin(async move {
-                let headers = [
-                    ("ce-specversion", "1.0"),
-                    ("ce-id", "1"),
-                    ("ce-source", "//x"),
-                    ("ce-type", "t"),
-                ];
-                server.send(Method::POST, "/", &headers, "").await.status
-            })
+            let headers = [
+                ("ce-specversion", "1.0"),
+                ("ce-id", "1"),
+                ("ce-source", "//x"),
+                ("ce-type", "t"),
+            ];
+            Box::pin(async move { server.send(Method::POST, "/", &headers, "").await.status })
         },
     )
     .await;
-
-    let barrier = all(10);
     served_together(
-        Function::event(move |_data, _context| {
-            let barrier = barrier.clone();
-            async move {
-                barrier.wait().await;
-                Ok(())
-            }
+        meeting().event(|barrier, _data, _context| async move {
+            barrier.wait().await;
+            Ok(())
         }),
         |server| {
-            Box::pin(async move {
-                let body = json!({"eventId": "1", "eventType": "t", "resource": "r", "data": {}});
-                server.post_json("/", &body).await.status
-            })
+            let body = json!({"eventId": "1", "eventType": "t", "resource": "r", "data": {}});
+            Box::pin(async move { server.post_json("/", &body).await.status })
         },
     )
     .await;
@@ -368,6 +357,6 @@ async fn serve_runs_on_the_callers_runtime_and_says_why_it_cannot_start() {
     let response = answer.expect("serve() never answered");
     use http_body_util::BodyExt;
     let body = response.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(body, r#"{"message":"Hello, Ada!"}"#);
+    assert_eq!(body, r#"{"message":"Hello, Ada!","count":1}"#);
     serving.abort();
 }
