@@ -19,6 +19,8 @@ import re
 import sys
 from pathlib import Path
 
+from checks import arguments, help_asked, report
+
 ROOT = Path(__file__).resolve().parents[2]
 ARRAY_EXPANSION = re.compile(r"\$\{(\w+)\[[@*]\]\}")
 RULES = [
@@ -101,20 +103,13 @@ def violations(text):
 
 
 def main():
-    if {"-h", "--help"} & set(sys.argv[1:]):
-        print(__doc__.strip())
+    if help_asked(__doc__):
         return 0
-    files = [Path(a) for a in sys.argv[1:] if not a.startswith("--")] or bash_scripts()
-    problems = 0
-    for path in files:
-        for number, why in violations(path.read_text()):
-            problems += 1
-            print(f"{path.relative_to(ROOT) if path.is_absolute() else path}:{number}: {why}")
-    if problems:
-        print(f"{problems} construct(s) that bash 3.2 (macOS) does not run")
-        return 1
-    print(f"{len(files)} bash scripts run on bash 3.2")
-    return 0
+    files = [Path(a) for a in arguments()] or bash_scripts()
+    problems = [f"{path.relative_to(ROOT) if path.is_absolute() else path}:{number}: {why}"
+                for path in files for number, why in violations(path.read_text())]
+    return report(problems, f"{len(problems)} construct(s) that bash 3.2 (macOS) does not run",
+                  f"{len(files)} bash scripts run on bash 3.2")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import re
 import sys
 from pathlib import Path
 
+from checks import arguments, help_asked, report
+
 ROOT = Path(__file__).resolve().parents[2]
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^\s*(```|~~~)")
@@ -61,20 +63,13 @@ def broken_links(path, text, read=lambda p: p.read_text()):
 
 
 def main():
-    if {"-h", "--help"} & set(sys.argv[1:]):
-        print(__doc__.strip())
+    if help_asked(__doc__):
         return 0
-    files = [Path(a).resolve() for a in sys.argv[1:] if not a.startswith("--")] or markdown_files()
-    problems = 0
-    for path in files:
-        for number, why in broken_links(path, path.read_text()):
-            problems += 1
-            print(f"{path.relative_to(ROOT)}:{number}: {why}")
-    if problems:
-        print(f"{problems} broken link(s)")
-        return 1
-    print(f"{len(files)} Markdown files: every relative link and anchor resolves")
-    return 0
+    files = [Path(a).resolve() for a in arguments()] or markdown_files()
+    problems = [f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}:{number}: {why}"
+                for path in files for number, why in broken_links(path, path.read_text())]
+    return report(problems, f"{len(problems)} broken link(s)",
+                  f"{len(files)} Markdown files: every relative link and anchor resolves")
 
 
 if __name__ == "__main__":

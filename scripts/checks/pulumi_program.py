@@ -42,6 +42,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from checks import arguments, help_asked, report
+
 ROOT = Path(__file__).resolve().parents[2]
 
 try:
@@ -79,22 +81,19 @@ AUTONAMING = {
 NAME_FIELDS = {"gcp:artifactregistry:Repository": "repositoryId"}
 AUTONAME_SUFFIX = "-1a2b3c4"
 LOWER_DASHED = r"[a-z](?:[a-z0-9-]*[a-z0-9])?"
+LOWER_DASHED_WORDS = "lowercase letters, digits and hyphens, starting with a letter, not ending with a hyphen"
 PUBSUB_NAME = (r"(?!goog)[A-Za-z][A-Za-z0-9._~+%-]*", 3, 255,
                "3-255 characters: letters, digits, - _ . ~ + %, starting with a letter, not with 'goog'")
 SQL_IDENTIFIER = (r"[A-Za-z_][A-Za-z0-9_]*", 1, 63, "a plain PostgreSQL identifier: letters, digits, underscores")
 # GCP's naming rule per type: pattern, shortest, longest, the rule in words.
 NAMING_RULES = {
     # The instance id and the project id (30 at most) with a colon: 98 characters at most.
-    "gcp:sql:DatabaseInstance": (LOWER_DASHED, 1, 67,
-                                 "lowercase letters, digits and hyphens, starting with a letter, not ending with a hyphen"),
-    "gcp:cloudrunv2:Service": (LOWER_DASHED, 1, 49,
-                               "lowercase letters, digits and hyphens, starting with a letter, not ending with a hyphen"),
-    "gcp:cloudrunv2:Job": (LOWER_DASHED, 1, 63,
-                           "lowercase letters, digits and hyphens, starting with a letter, not ending with a hyphen"),
+    "gcp:sql:DatabaseInstance": (LOWER_DASHED, 1, 67, LOWER_DASHED_WORDS),
+    "gcp:cloudrunv2:Service": (LOWER_DASHED, 1, 49, LOWER_DASHED_WORDS),
+    "gcp:cloudrunv2:Job": (LOWER_DASHED, 1, 63, LOWER_DASHED_WORDS),
     "gcp:serviceaccount:Account": (LOWER_DASHED, 6, 30,
                                    "6-30 lowercase letters, digits and hyphens, starting with a letter"),
-    "gcp:eventarc:Trigger": (LOWER_DASHED, 1, 63,
-                             "lowercase letters, digits and hyphens, starting with a letter, not ending with a hyphen"),
+    "gcp:eventarc:Trigger": (LOWER_DASHED, 1, 63, LOWER_DASHED_WORDS),
     "gcp:artifactregistry:Repository": (LOWER_DASHED, 1, 63,
                                         "lowercase letters, digits and hyphens, starting with a letter"),
     "gcp:secretmanager:Secret": (r"[A-Za-z0-9_-]+", 1, 255, "letters, digits, hyphens and underscores"),
@@ -1109,20 +1108,16 @@ def check(program, stacks, contexts):
 
 
 def main():
-    if {"-h", "--help"} & set(sys.argv[1:]):
-        print(__doc__.strip())
-        return
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    directory = args[0] if args else ROOT / "pulumi"
+    if help_asked(__doc__):
+        return 0
+    directory = (arguments() or [ROOT / "pulumi"])[0]
     program, stacks, contexts = load(directory)
     errors = check(program, stacks, contexts)
-    for e in errors:
-        print(f"error: {e}")
-    if errors:
-        sys.exit(f"{len(errors)} problem(s) in {directory}/Pulumi.yaml")
-    print(f"{directory}/Pulumi.yaml: {len(program.get('resources', {}))} resources: types, properties, references, "
-          "names, provider versions, IAM, teardown, dead letters, images, retention and alerts check out")
+    return report([f"error: {e}" for e in errors], f"{len(errors)} problem(s) in {directory}/Pulumi.yaml",
+                  f"{directory}/Pulumi.yaml: {len(program.get('resources', {}))} resources: types, properties, "
+                  "references, names, provider versions, IAM, teardown, dead letters, images, retention and alerts "
+                  "check out")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -20,6 +20,8 @@ import re
 import sys
 from pathlib import Path
 
+from checks import arguments, help_asked, report
+
 ROOT = Path(__file__).resolve().parents[2]
 
 try:
@@ -112,22 +114,17 @@ def load(directory):
 
 
 def main():
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    if "--help" in sys.argv or "-h" in sys.argv:
-        print(__doc__)
-        return
-    directory = args[0] if args else ROOT / ".github" / "workflows"
+    if help_asked(__doc__):
+        return 0
+    directory = (arguments() or [ROOT / ".github" / "workflows"])[0]
     workflows = load(directory)
     if not workflows:
         sys.exit(f"no workflows in {directory}")
     errors = [e for path, workflow, text in workflows for e in check(path, workflow, text)]
-    for e in errors:
-        print(f"error: {e}")
-    if errors:
-        sys.exit(f"{len(errors)} problem(s) in {directory}")
-    print(f"{directory}: {len(workflows)} workflow(s): triggers, pins, timeouts, permissions and the deploy gate "
-          "check out")
+    return report([f"error: {e}" for e in errors], f"{len(errors)} problem(s) in {directory}",
+                  f"{directory}: {len(workflows)} workflow(s): triggers, pins, timeouts, permissions and the deploy "
+                  "gate check out")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

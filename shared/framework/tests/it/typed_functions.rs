@@ -178,19 +178,15 @@ async fn data_that_can_never_decode_is_acknowledged_as_discarded_not_retried() {
     let reason = reply.json()["reason"].as_str().unwrap().to_owned();
     assert!(reason.contains("message m-1"), "{reason}");
 
-    // An event that holds no Pub/Sub message at all: the same.
+    // An event that holds no Pub/Sub message at all (structured mode, another type): the same.
+    let other = json!({"specversion": "1.0", "id": "1", "source": "//x", "type": "com.example.other",
+                       "datacontenttype": "application/json", "data": {}});
     let reply = server
         .send(
             Method::POST,
             "/",
-            &[
-                ("ce-specversion", "1.0"),
-                ("ce-id", "1"),
-                ("ce-source", "//x"),
-                ("ce-type", "com.example.other"),
-                ("content-type", "application/json"),
-            ],
-            "{}",
+            &[("content-type", "application/cloudevents+json")],
+            other.to_string(),
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK);
