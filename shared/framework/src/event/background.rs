@@ -126,24 +126,35 @@ pub(super) fn from_cloudevent(event: Event) -> Result<(Value, EventContext), Fun
     })
 }
 
-/// The event's data as JSON: JSON data as it is, text as a string, bytes as base64.
+/// The event's data as JSON: JSON data as it is, text as a string, other bytes as base64. Data
+/// said to be JSON must parse; data of no stated type is JSON when it parses.
 fn data_of(event: &Event) -> Result<Value, FunctionError> {
-    let is_json = event
-        .datacontenttype()
-        .is_none_or(|t| t.starts_with("application/json") || t.contains("+json"));
-    Ok(match event.data() {
-        None => Value::Null,
-        Some(Data::Json(value)) => value.clone(),
-        Some(Data::String(text)) if is_json => serde_json::from_str(text)
-            .map_err(|e| bad(format!("the event's JSON data does not parse: {e}")))?,
-        Some(Data::String(text)) => Value::String(text.clone()),
-        Some(Data::Binary(bytes)) if is_json => serde_json::from_slice(bytes)
-            .map_err(|e| bad(format!("the event's JSON data does not parse: {e}")))?,
-        Some(Data::Binary(bytes)) => {
-            use base64::Engine;
-            Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
-        }
-    })
+    let stated = event.datacontenttype();
+    let json = stated.is_some_and(|t| t.starts_with("application/json") || t.contains("+json"));
+    let bytes: &[u8] = match event.data() {
+        None => return Ok(Value::Null),
+        Some(Data::Json(value)) => return Ok(value.clone()),
+        Some(Data::String(text)) => text.as_bytes(),
+        Some(Data::Binary(bytes)) => bytes,
+    };
+    match serde_json::from_slice(bytes) {
+        Ok(value) if json || stated.is_none() => Ok(value),
+        Err(e) if json => Err(bad(format!("the event's JSON data does not parse: {e}"))),
+        _ => Ok(match std::str::from_utf8(bytes) {
+            Ok(text) if is_text(event) => Value::String(text.to_owned()),
+            _ => {
+                use base64::Engine;
+                Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+            }
+        }),
+    }
+}
+
+fn is_text(event: &Event) -> bool {
+    matches!(event.data(), Some(Data::String(_)))
+        || event
+            .datacontenttype()
+            .is_some_and(|t| t.starts_with("text/"))
 }
 
 /// A background Pub/Sub function gets the message itself, without the id and publish time

@@ -253,3 +253,34 @@ async fn a_legacy_event_without_its_id_type_or_resource_is_a_400_naming_it() {
     server.stop().await;
     assert!(received.try_recv().is_err(), "nothing reached the function");
 }
+
+#[tokio::test]
+async fn data_that_is_not_json_reaches_the_function_as_text_or_base64() {
+    let binary = |content_type: &'static str| {
+        [
+            ("ce-specversion", "1.0"),
+            ("ce-id", ID),
+            ("ce-type", "com.example.blob"),
+            ("ce-source", "//example.com/blobs"),
+            ("content-type", content_type),
+        ]
+    };
+    let (server, mut received) = recorder().await;
+    for (headers, body, expected) in [
+        (binary("text/plain"), "héllo", json!("héllo")),
+        (
+            binary("application/octet-stream"),
+            "\u{1}\u{2}",
+            json!("AQI="),
+        ),
+    ] {
+        let reply = server.send(Method::POST, "/", &headers, body).await;
+        assert_eq!(reply.status, StatusCode::OK, "{body:?}");
+        assert_eq!(received.recv().await.unwrap().0, expected);
+    }
+    let reply = server
+        .send(Method::POST, "/", &binary("application/json"), "{not json")
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    server.stop().await;
+}
