@@ -240,11 +240,13 @@ impl Function {
     }
 }
 
-/// A typed function's input: the body as JSON, an empty one as `null`.
+/// A typed function's input: the body as JSON, an empty one as `null`; one of more JSON values
+/// than the budget allows is refused before it is parsed, as events are.
 fn typed_input<I: DeserializeOwned>(body: &[u8]) -> Result<I, FunctionError> {
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"null"
     } else {
+        crate::event::within_json_budget(body)?;
         body
     };
     serde_json::from_slice(body).map_err(|e| {

@@ -104,10 +104,12 @@ fn single_valued_attributes(headers: &HeaderMap) -> Result<(), FunctionError> {
     }
 }
 
-fn within_json_budget(body: &[u8]) -> Result<(), FunctionError> {
+/// Refuses a body of more than [`MAX_JSON_VALUES`] JSON values before it is parsed: a parsed
+/// tree costs 32 bytes and more a value, so a small body of `[[],[],...]` would grow twentyfold.
+pub(crate) fn within_json_budget(body: &[u8]) -> Result<(), FunctionError> {
     if json_budget::json_values_at_most(body, MAX_JSON_VALUES) > MAX_JSON_VALUES {
         return Err(bad(format!(
-            "the JSON body holds more than {MAX_JSON_VALUES} values; no event this function \
+            "the JSON body holds more than {MAX_JSON_VALUES} values; nothing this function \
              accepts is shaped like that"
         )));
     }

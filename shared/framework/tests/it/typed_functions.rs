@@ -113,6 +113,25 @@ async fn an_empty_body_is_null_for_an_optional_input_and_errors_go_through_the_w
 }
 
 #[tokio::test]
+async fn a_body_of_too_many_json_values_is_refused_before_it_is_parsed() {
+    let server = TestServer::start(Function::typed(|input: Value| async move { Ok(input) })).await;
+    let values = functions_framework::event::MAX_JSON_VALUES;
+    let body = format!("[{}]", vec!["[]"; values].join(","));
+    let reply = server.send(Method::POST, "/", &[], body).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(reply.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("more than"));
+    let fits = format!("[{}]", ["[]"; 10].join(","));
+    assert_eq!(
+        server.send(Method::POST, "/", &[], fits).await.status,
+        StatusCode::OK
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_typed_function_is_served_as_signature_type_http() {
     assert_eq!(greeter().signature_type(), SignatureType::Http);
     let functions = Functions::new().register("greet", greeter());
