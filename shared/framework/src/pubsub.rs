@@ -87,8 +87,11 @@ impl PubsubMessage {
         })
     }
 
-    /// The data as JSON of type `T`.
+    /// The data as JSON of type `T`; data of more JSON values than the framework's budget
+    /// ([`MAX_JSON_VALUES`](crate::event::MAX_JSON_VALUES)) is refused before it is parsed.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, PayloadError> {
+        crate::event::within_json_budget(&self.data)
+            .map_err(|e| PayloadError::Undecodable(format!("message {}: {e}", self.message_id)))?;
         serde_json::from_slice(&self.data)
             .map_err(|e| PayloadError::Undecodable(format!("message {}: {e}", self.message_id)))
     }

@@ -218,6 +218,26 @@ async fn data_that_can_never_decode_is_acknowledged_as_discarded_not_retried() {
 }
 
 #[tokio::test]
+async fn message_data_of_too_many_json_values_is_discarded_before_it_is_parsed() {
+    let server = TestServer::start(Function::pubsub(|message| async move {
+        let _tree: Value = message.json()?;
+        Ok(())
+    }))
+    .await;
+    let values = functions_framework::event::MAX_JSON_VALUES;
+    let data = format!("[{}]", vec!["[]"; values].join(","));
+    let reply = server.post_json("/", &push_body(data.as_bytes())).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json()["status"], "discarded");
+    let reason = reply.json()["reason"].as_str().unwrap().to_owned();
+    assert!(
+        reason.contains("more than") && reason.contains("message m-1"),
+        "{reason}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_pubsub_handler_can_still_ask_for_a_retry() {
     let server = TestServer::start(Function::pubsub(|_message| async {
         Err(FunctionError::Unavailable {
