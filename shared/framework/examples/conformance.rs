@@ -1,8 +1,9 @@
 //! The functions the official conformance client (functions-framework-conformance) drives:
 //! each writes what it received to `function_output.json` in the working directory;
 //! `FUNCTION_SIGNATURE_TYPE` (`http`, `cloudevent`, `event`) picks one, as the client sets it.
-//! The typed and concurrency checks have examples of their own (`conformance-typed`,
-//! `conformance-concurrency`).
+//! The client checks `http` and `typed` functions both with `http`, so the HTTP function is a
+//! typed one: it writes the request and answers `{"payload": <the request>}`, which passes
+//! either. The concurrency checks have an example of their own (`conformance-concurrency`).
 //!
 //! ```sh
 //! cargo build --release -p functions-framework --example conformance
@@ -12,33 +13,37 @@
 use std::process::ExitCode;
 
 use cloudevents::{event::Data, AttributesReader, Event};
-use functions_framework::{body::empty, EventContext, FunctionError, Functions};
-use http::Response;
+use functions_framework::{EventContext, FunctionError, Functions};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 const OUTPUT: &str = "function_output.json";
 
 fn main() -> ExitCode {
     Functions::new()
-        .http("http", |request| async move {
-            write(request.body()).await?;
-            Ok(Response::new(empty()))
+        .typed("http", |payload: Value| async move {
+            write(&to_json(&payload)?).await?;
+            Ok(Echo { payload })
         })
         .cloudevent("cloudevent", |event| async move {
-            let json = serde_json::to_vec(&with_json_data(event))
-                .map_err(|e| FunctionError::Internal(format!("cannot serialize the event: {e}")))?;
-            write(&json).await
+            write(&to_json(&with_json_data(event))?).await
         })
-        .event("event", |data, context| async move {
-            write(&legacy_output(data, context)?).await
+        .event("event", |data, context: EventContext| async move {
+            // A background event as the client expects it back.
+            write(&to_json(&json!({"data": data, "context": context}))?).await
         })
         .run()
 }
 
-/// A background event as the client expects it back: `{"data": ..., "context": {...}}`.
-fn legacy_output(data: Value, context: EventContext) -> Result<Vec<u8>, FunctionError> {
-    serde_json::to_vec(&json!({"data": data, "context": context}))
-        .map_err(|e| FunctionError::Internal(format!("cannot serialize the event: {e}")))
+/// What the typed check expects back.
+#[derive(Serialize)]
+struct Echo {
+    payload: Value,
+}
+
+fn to_json(value: &impl Serialize) -> Result<Vec<u8>, FunctionError> {
+    serde_json::to_vec(value)
+        .map_err(|e| FunctionError::Internal(format!("cannot serialize what was received: {e}")))
 }
 
 /// The client compares `data` as JSON when the event says it is JSON.
