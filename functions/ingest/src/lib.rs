@@ -38,16 +38,14 @@ struct Ingest {
 
 /// The function, writing through `database`.
 pub fn function(database: Database, settings: Settings) -> Function {
-    let writer = UserWriter::new(database.clone());
-    let tally = Arc::new(Tally::default());
-    let housekeeping = Arc::new(Housekeeping::default());
-    let background = (writer.clone(), database.clone(), tally.clone());
-    let ingest = Ingest {
-        writer,
+    let stateful = Function::with_state(Ingest {
+        writer: UserWriter::new(database.clone()),
         database,
-        tally,
-    };
-    Function::with_state(ingest)
+        tally: Arc::new(Tally::default()),
+    });
+    let ingest = stateful.state();
+    let housekeeping = Arc::new(Housekeeping::default());
+    stateful
         .cloudevent(|ingest, event| async move {
             let result = handler::ingest(event, &ingest.writer, &ingest.database).await;
             ingest.tally.count(match &result {
@@ -58,12 +56,14 @@ pub fn function(database: Database, settings: Settings) -> Function {
             result.map(drop)
         })
         .warm_up(move || {
-            let (writer, database, tally) = background.clone();
             // The periodic summary line and the pruning of old delivery keys run beside serving.
-            tally.summarize(&writer, settings.summary_every);
-            housekeeping.start(&database, settings.retention, settings.prune_every);
+            ingest
+                .tally
+                .summarize(&ingest.writer, settings.summary_every);
+            housekeeping.start(&ingest.database, settings.retention, settings.prune_every);
             // What the first delivery would wait for (a connection, the schema check, the
             // prepared statement), done at start instead.
+            let database = ingest.database.clone();
             shared::warn_if_not_ready(async move { database.prepare_writes().await })
         })
 }

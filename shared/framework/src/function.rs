@@ -118,13 +118,10 @@ impl Function {
         F: Fn(I) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<O, FunctionError>> + Send + 'static,
     {
-        let handler = Arc::new(handler);
         Self::http(move |request: Request<Bytes>| {
-            let handler = handler.clone();
-            async move {
-                let input = typed_input::<I>(request.body())?;
-                crate::body::json_response(&handler(input).await?)
-            }
+            // Decoded before the future: the handler is called here, not captured by it.
+            let call = typed_input::<I>(request.body()).map(&handler);
+            async move { crate::body::json_response(&call?.await?) }
         })
     }
 
@@ -139,13 +136,11 @@ impl Function {
         F: Fn(PubsubMessage) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = EventResult> + Send + 'static,
     {
-        let handler = Arc::new(handler);
         Self::cloudevent(move |event| {
-            let handler = handler.clone();
-            async move {
-                let published = MessagePublishedData::from_event(&event)?;
-                handler(published.message).await
-            }
+            // Decoded before the future: the handler is called here, not captured by it.
+            let call = MessagePublishedData::from_event(&event)
+                .map(|published| handler(published.message));
+            async move { call?.await }
         })
     }
 
@@ -262,6 +257,11 @@ pub struct WithState<S> {
 }
 
 impl<S: Send + Sync + 'static> WithState<S> {
+    /// The shared state, for what runs beside the handlers (a warm-up, say).
+    pub fn state(&self) -> Arc<S> {
+        self.state.clone()
+    }
+
     /// [`Function::http`], the handler also getting the state.
     pub fn http<F, Fut>(&self, handler: F) -> Function
     where
