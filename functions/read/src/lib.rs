@@ -9,6 +9,7 @@ mod coalesce;
 mod cors;
 mod page;
 mod routes;
+mod timings;
 
 use std::{sync::Arc, time::Duration};
 
@@ -20,6 +21,7 @@ use shared::{
 
 use coalesce::Coalescer;
 use page::PageQuery;
+use timings::Timings;
 
 /// Page reads, shared by identical requests waiting at the same time (see `coalesce`).
 type Pages = Coalescer<PageQuery, Result<Bytes, DbError>>;
@@ -28,11 +30,12 @@ type Pages = Coalescer<PageQuery, Result<Bytes, DbError>>;
 /// page is at most 1,001 rows (about 80 KB), so this bounds what waiting reads can hold.
 const MOST_PAGES_IN_FLIGHT: usize = 256;
 
-/// How `/data` is read: the shared page reads, and how long one request may wait for its
-/// page from its arrival (the database's reply timeout).
+/// How `/data` is read: the shared page reads, how long one request may wait for its page
+/// from its arrival (the database's reply timeout), and where that time went.
 pub(crate) struct Reads {
     pages: Arc<Pages>,
     wait: Duration,
+    timings: Arc<Timings>,
 }
 
 /// What every request shares.
@@ -47,17 +50,31 @@ pub use cors::Cors;
 pub const OPENAPI: &str = include_str!("../openapi.yaml");
 
 /// What the read function is configured with besides the database.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub cors: Cors,
+    /// How often the INFO line on `/data`'s timings is written when pages were served.
+    pub summary_every: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            cors: Cors::default(),
+            summary_every: Duration::from_secs(60),
+        }
+    }
 }
 
 impl shared::FunctionSettings for Settings {
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins allowed to read from browsers, or `*`.
-    /// Unset: CORS is off.
+    /// Unset: CORS is off. `LOG_SUMMARY_SECS`, default 60: how often `/data`'s timings are
+    /// summed up in an INFO line.
     fn read(reader: &mut shared::settings::Reader) -> Self {
+        let defaults = Self::default();
         Self {
             cors: Cors::new(reader.text("CORS_ALLOWED_ORIGINS").as_deref()),
+            summary_every: reader.seconds("LOG_SUMMARY_SECS", defaults.summary_every),
         }
     }
 }
@@ -67,11 +84,21 @@ pub fn function(database: Database, settings: Settings) -> Function {
     let cors = settings.cors.clone();
     let warm = database.clone();
     let wait = database.reply_timeout();
-    let pages: Arc<Pages> = Coalescer::new(MOST_PAGES_IN_FLIGHT, move |query| {
-        page::fetch(database.clone(), query)
+    let timings = Arc::new(Timings::default());
+    let summed = (timings.clone(), settings.summary_every);
+    let pages: Arc<Pages> = Coalescer::new(MOST_PAGES_IN_FLIGHT, {
+        let timings = timings.clone();
+        move |query| {
+            let (database, timings) = (database.clone(), timings.clone());
+            async move { page::fetch(database, query, &timings).await }
+        }
     });
     let served = Served {
-        reads: Reads { pages, wait },
+        reads: Reads {
+            pages,
+            wait,
+            timings,
+        },
         settings,
     };
     let function = Function::with_state(served)
@@ -81,6 +108,7 @@ pub fn function(database: Database, settings: Settings) -> Function {
         // Only GET and HEAD are served: a body sent anyway is never read or held.
         .without_request_bodies()
         .warm_up(move || {
+            summed.0.summarize(summed.1);
             let database = warm.clone();
             // What the first request would wait for (a connection, the schema check, the prepared
             // statement), done at start instead.

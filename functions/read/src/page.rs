@@ -5,6 +5,9 @@ use shared::{
     db::{Database, DbError, UserRow},
     framework::FunctionError,
 };
+use tokio::time::Instant;
+
+use crate::timings::Timings;
 
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
@@ -69,11 +72,19 @@ impl PageQuery {
 
 /// The page `query` asks for, read from the database whole (1,000 rows at most: about
 /// 80 KB), so that every request sharing the query can be answered with the same bytes.
-pub async fn fetch(database: Database, query: PageQuery) -> Result<Bytes, DbError> {
+pub(crate) async fn fetch(
+    database: Database,
+    query: PageQuery,
+    timings: &Timings,
+) -> Result<Bytes, DbError> {
+    let sent = Instant::now();
     let rows = database
         .users_after(query.after, query.rows_wanted())
         .await?;
-    Ok(render(query, rows))
+    let received = Instant::now();
+    let page = render(query, rows);
+    timings.fetched(received - sent, received.elapsed());
+    Ok(page)
 }
 
 /// `{"data":[...]}`, with `"next"` when a row past the page exists.

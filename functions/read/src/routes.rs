@@ -6,6 +6,7 @@ use shared::framework::{
     body::{empty, full},
     FunctionError, HttpResult,
 };
+use tokio::time::Instant;
 
 use crate::{coalesce::Overloaded, page, Reads, Settings, OPENAPI};
 
@@ -41,9 +42,10 @@ async fn get(path: &str, query: Option<&str>, reads: &Reads) -> HttpResult {
         "/openapi.yaml" => Ok(with_type(Response::new(full(OPENAPI)), "application/yaml")),
         "/data" => {
             let query = page::PageQuery::parse(query)?;
+            let arrived = Instant::now();
             // From the request's arrival: a page read that waits behind others still answers
             // within the reply timeout.
-            let page = tokio::time::timeout(reads.wait, reads.pages.get(query))
+            let answer = tokio::time::timeout(reads.wait, reads.pages.get(query))
                 .await
                 .map_err(|_| {
                     unavailable(format!(
@@ -52,8 +54,9 @@ async fn get(path: &str, query: Option<&str>, reads: &Reads) -> HttpResult {
                     ))
                 })?
                 .map_err(|Overloaded| unavailable("too many distinct pages are being read".into()))?
-                .ok_or_else(|| FunctionError::Internal("reading the page panicked".into()))?
-                .map_err(shared::function_error)?;
+                .ok_or_else(|| FunctionError::Internal("reading the page panicked".into()))?;
+            reads.timings.answered(arrived.elapsed(), &answer);
+            let page = answer.value.map_err(shared::function_error)?;
             let mut response = with_type(Response::new(full(page)), "application/json");
             response
                 .headers_mut()

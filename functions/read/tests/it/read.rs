@@ -169,6 +169,7 @@ async fn cors_allows_only_the_configured_origins() {
     let db = TestDatabase::create().await;
     let settings = read::Settings {
         cors: read::Cors::new(Some("https://app.example")),
+        ..Default::default()
     };
     let server = TestServer::start(read::function(db.database.clone(), settings)).await;
     let allowed = server
