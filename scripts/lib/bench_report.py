@@ -114,6 +114,19 @@ def charts(runs):
                for n, pick in ((16, read16), (64, read64))],
             ["per million events or requests"]),
     }
+    timed = [run for run in runs if "timings" in run["read"]["six_rows"]]
+    if timed:
+        def part(pick, name):
+            return statistics.median(pick(run)["timings"][name] for run in timed)
+
+        out["data-time.svg"] = bar_chart(
+            "Where a /data answer's time goes, µs (means; medians of the runs)", "µs",
+            [(f"{n} connections", [statistics.median(pick(run)["cycle_us"] for run in timed),
+                                   part(pick, "in_read_us"), part(pick, "before_round_us"),
+                                   part(pick, "round_us"), part(pick, "after_round_us")])
+             for n, pick in ((16, read16), (64, read64))],
+            ["a connection's cycle (connections ÷ rate)", "in read", "in read: before its round", "in read: its round",
+             "in read: after it (woken)"])
     frameworks = [run["read"].get("frameworks") for run in runs if run["read"].get("frameworks")]
     if frameworks:
         names = list(frameworks[-1])
@@ -143,8 +156,25 @@ def table(runs):
             f"| {r16['ratio']:.2f}x | {r64.get('data_to_root', float('nan')):.2f}x | {r64['ratio']:.2f}x "
             f"| {run['read']['cold_start_ms']['median']:.1f} ms "
             f"| {page.get('rss_after_burst_mb', float('nan')):.1f} MB (peak {page['peak_rss_mb']:.1f}) |")
+    timed = [(number, run) for number, run in enumerate(runs, 1) if "timings" in run["read"]["six_rows"]]
+    if timed:
+        lines += ["", "Where a `/data` answer's time goes (means in µs; a connection's cycle is connections ÷ rate, "
+                  "Little's law; the rest read's own timings, summed every second):", "",
+                  "| run | connections | a connection's cycle (`/`'s) | in read | before its round | its round "
+                  "(query, JSON a round) | after it (woken) | answers a query |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for number, run in timed:
+            for connections, key in ((16, "six_rows"), (64, "six_rows_64")):
+                r = run["read"][key]
+                t = r["timings"]
+                lines.append(f"| {number} | {connections} | {r['cycle_us']:.0f} ({r['root_cycle_us']:.0f}) "
+                             f"| {t['in_read_us']:.0f} | {t['before_round_us']:.0f} | {t['round_us']:.0f} "
+                             f"({t['query_us']:.0f}, {t['json_us']:.1f}) | {t['after_round_us']:.0f} "
+                             f"| {t['answers_per_query']:.1f} |")
     lines += ["", "![Throughput](performance/throughput.svg)", "![Latency](performance/latency.svg)",
               "![Cold start](performance/cold-start.svg)", "![Cost per million](performance/cost.svg)"]
+    if timed:
+        lines.append("![Where a /data answer's time goes](performance/data-time.svg)")
     if any(run["read"].get("frameworks") for run in runs):
         lines.append("![Beside the official frameworks](performance/frameworks.svg)")
     return "\n".join(lines)

@@ -16,8 +16,8 @@ function done(summary, latency)
   local failed = 0
   for _, t in ipairs(threads) do failed = failed + t:get("non2xx") end
   io.write(string.format(
-    '{"requests":%d,"non2xx":%d,"socket_errors":%d,"seconds":%.3f,"mean_ms":%.4f,"p50_ms":%.3f,"p99_ms":%.3f}\n',
+    '{"requests":%d,"non2xx":%d,"socket_errors":%d,"seconds":%.3f,"p50_ms":%.3f,"p99_ms":%.3f}\n',
     summary.requests, failed,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.duration / 1e6, latency.mean / 1e3, latency:percentile(50) / 1e3, latency:percentile(99) / 1e3))
+    summary.duration / 1e6, latency:percentile(50) / 1e3, latency:percentile(99) / 1e3))
 end
