@@ -8,9 +8,12 @@
 //! write committed before the request (linearizable), yet a thundering herd of N identical
 //! requests costs the database two queries at a time, not N.
 //!
-//! A round starts once the runtime has run what was already ready: under load, requests whose
-//! bytes arrived with the last answers register first and share the round (measured: twice the
-//! requests a query at 16 connections); when idle, that costs a few microseconds.
+//! A round starts once the runtime has run what was already ready and polled the sockets once:
+//! under load, requests whose bytes arrived with the last answers register first and share the
+//! round (measured at 16 connections: 8.0 requests a query instead of 4.7, 41% fewer queries,
+//! for about 4% more time per request in read; a second yield reached 9.0 for twice that);
+//! when idle, it costs microseconds. The database is what a serverless deployment cannot
+//! scale out, so its queries are what is saved.
 //!
 //! What waits is bounded: a round whose waiters have all gone (their clients left) sends no
 //! query, and past `most_keys` distinct keys in flight a request for another key is turned
@@ -41,9 +44,9 @@ pub(crate) struct Coalescer<K, V> {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Overloaded;
 
-/// Times a round's tasks yield before taking its waiters: each yield lets the runtime run
-/// what is ready and poll the sockets once (tokio wakes a yielded task after that).
-const YIELDS_BEFORE_A_ROUND: usize = 2;
+/// Times a round's task yields before taking its waiters: a yield lets the runtime run what
+/// is ready and poll the sockets once (tokio wakes a yielded task after that).
+const YIELDS_BEFORE_A_ROUND: usize = 1;
 
 /// A key's waiters for the next query. While the entry exists, a task serves the key.
 struct Round<V> {
