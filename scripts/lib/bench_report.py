@@ -9,7 +9,7 @@ from pathlib import Path
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 # Cloud Run's list price of a vCPU-second (Tier 1, request-based billing), as scripts/bench has it.
 VCPU_SECOND_USD = 0.000024
-COLOURS = ("#1a73e8", "#9aa0a6", "#e37400", "#188038")
+COLOURS = ("#1a73e8", "#9aa0a6", "#e37400", "#188038", "#a142f4", "#d93025")
 
 
 def median(runs, pick):
@@ -122,10 +122,11 @@ def charts(runs):
         out["data-time.svg"] = bar_chart(
             "Where a /data answer's time goes, µs (means; medians of the runs)", "µs",
             [(f"{n} connections", [statistics.median(pick(run)["cycle_us"] for run in timed),
+                                   statistics.median(pick(run)["root_cycle_us"] for run in timed),
                                    part(pick, "in_read_us"), part(pick, "before_round_us"),
                                    part(pick, "round_us"), part(pick, "after_round_us")])
              for n, pick in ((16, read16), (64, read64))],
-            ["a connection's cycle (connections ÷ rate)", "in read", "in read: before its round", "in read: its round",
+            ["a connection's cycle (connections ÷ rate)", "/'s cycle, beside it", "in read", "in read: before its round", "in read: its round",
              "in read: after it (woken)"])
     frameworks = [run["read"].get("frameworks") for run in runs if run["read"].get("frameworks")]
     if frameworks:
