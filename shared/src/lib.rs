@@ -6,7 +6,8 @@
 //! - [`db`] (the `pipeline-db` crate, `shared/db`): PostgreSQL access. It knows nothing of HTTP.
 //! - this crate: the glue the functions use to join the two: how a database failure becomes
 //!   a status code ([`function_error`]) and how a binary serves a function on the database
-//!   its environment names ([`serve`]), every setting read first.
+//!   its environment names ([`serve`]), every setting read first; and the periodic summary
+//!   line both log instead of a line per request ([`summary`]).
 //!
 //! The compiler holds the layers apart: neither of the two crates depends on the other.
 
@@ -15,6 +16,7 @@ pub use functions_framework::{logging, pubsub};
 pub use pipeline_db as db;
 
 mod status;
+pub mod summary;
 mod wiring;
 pub use settings_reader as settings;
 pub use status::function_error;

@@ -67,21 +67,11 @@ impl Tally {
     pub(crate) fn summarize(self: &Arc<Self>, writer: &UserWriter, every: Duration) {
         self.summaries.get_or_init(|| {
             let (tally, writer) = (self.clone(), writer.clone());
-            tokio::spawn(async move {
-                let mut ticks = tokio::time::interval(every);
-                ticks.tick().await;
-                loop {
-                    ticks.tick().await;
-                    let counts = tally.take();
-                    let (batches, written) = writer.take_batch_counts();
-                    if counts != Counts::default() {
-                        log::info!(
-                            "last {} s: {counts}; {}",
-                            every.as_secs(),
-                            batching(batches, written)
-                        );
-                    }
-                }
+            shared::summary::log_every(module_path!(), every, move || {
+                let counts = tally.take();
+                let (batches, written) = writer.take_batch_counts();
+                (counts != Counts::default())
+                    .then(|| format!("{counts}; {}", batching(batches, written)))
             });
         });
     }

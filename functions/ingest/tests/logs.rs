@@ -1,51 +1,20 @@
 //! What ingest logs at its default level: no line per stored message (a Cloud Logging bill at
 //! thousands a second), a periodic summary instead, and every dead letter on its own line.
-//! Each test binary runs in a process of its own, so this one installs a logger that keeps
-//! what is logged.
+//! A test binary of its own: it installs a process-wide logger that keeps what is logged.
 
 mod common;
 use ingest::testing::deliver;
 
-use std::{
-    sync::{Arc, Mutex, OnceLock},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use http::StatusCode;
-use log::{Level, LevelFilter, Log, Metadata, Record};
+use log::Level;
 use serde_json::json;
-use shared::testing::{TestDatabase, TestServer};
-
-struct Captured(Mutex<Vec<(Level, String)>>);
-
-impl Log for Captured {
-    fn enabled(&self, metadata: &Metadata) -> bool {
-        metadata.level() <= Level::Info
-    }
-    fn log(&self, record: &Record) {
-        if self.enabled(record.metadata()) {
-            self.0
-                .lock()
-                .unwrap()
-                .push((record.level(), record.args().to_string()));
-        }
-    }
-    fn flush(&self) {}
-}
-
-fn captured() -> &'static Captured {
-    static LOGGER: OnceLock<&'static Captured> = OnceLock::new();
-    LOGGER.get_or_init(|| {
-        let logger: &'static Captured = Box::leak(Box::new(Captured(Mutex::new(Vec::new()))));
-        log::set_logger(logger).unwrap();
-        log::set_max_level(LevelFilter::Info);
-        logger
-    })
-}
+use shared::testing::{captured_logs, TestDatabase, TestServer};
 
 #[tokio::test]
 async fn stored_messages_are_summed_up_and_dead_letters_logged_each() {
-    let logs = captured();
+    let logs = captured_logs();
     let db = TestDatabase::create().await;
     let settings = ingest::Settings {
         summary_every: Duration::from_secs(1),
@@ -71,22 +40,10 @@ async fn stored_messages_are_summed_up_and_dead_letters_logged_each() {
         StatusCode::OK
     );
 
-    let summary = async {
-        loop {
-            let found = logs
-                .0
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|(level, line)| *level == Level::Info && line.starts_with("last 1 s:"))
-                .cloned();
-            if let Some(found) = found {
-                return found.1;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
-    let summary = tokio::time::timeout(Duration::from_secs(10), summary)
+    let summary = logs
+        .wait_for(Level::Info, Duration::from_secs(10), |line| {
+            line.starts_with("last 1 s:")
+        })
         .await
         .expect("no summary line");
     assert!(
@@ -97,7 +54,7 @@ async fn stored_messages_are_summed_up_and_dead_letters_logged_each() {
     );
     assert!(summary.contains("batches written"), "{summary}");
 
-    let lines = logs.0.lock().unwrap().clone();
+    let lines = logs.lines();
     assert!(
         !lines.iter().any(|(_, line)| line.contains("stored user")),
         "a line per stored message: {lines:?}"
@@ -112,7 +69,7 @@ async fn stored_messages_are_summed_up_and_dead_letters_logged_each() {
 
 #[tokio::test]
 async fn wrong_database_settings_are_said_once_at_error_warm_up_included() {
-    let logs = captured();
+    let logs = captured_logs();
     let db = TestDatabase::create().await;
     let wrong = common::wrong_user(&db.name);
     let database = shared::db::Database::new(wrong).unwrap();
@@ -124,7 +81,7 @@ async fn wrong_database_settings_are_said_once_at_error_warm_up_included() {
         let reply = deliver(&server, &format!("w-{i}"), user.to_string().as_bytes()).await;
         assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     }
-    let lines = logs.0.lock().unwrap().clone();
+    let lines = logs.lines();
     // Each 503 is a WARN retry line; what is wrong is said at ERROR once, not again by the
     // start's warm-up.
     let errors = lines

@@ -85,7 +85,6 @@ pub fn function(database: Database, settings: Settings) -> Function {
     let warm = database.clone();
     let wait = database.reply_timeout();
     let timings = Arc::new(Timings::default());
-    let summed = (timings.clone(), settings.summary_every);
     let pages: Arc<Pages> = Coalescer::new(MOST_PAGES_IN_FLIGHT, {
         let timings = timings.clone();
         move |query| {
@@ -101,14 +100,16 @@ pub fn function(database: Database, settings: Settings) -> Function {
         },
         settings,
     };
-    let function = Function::with_state(served)
+    let stateful = Function::with_state(served);
+    let state = stateful.state();
+    let function = stateful
         .http(|served, request| async move {
             routes::route(request, &served.reads, &served.settings).await
         })
         // Only GET and HEAD are served: a body sent anyway is never read or held.
         .without_request_bodies()
         .warm_up(move || {
-            summed.0.summarize(summed.1);
+            state.reads.timings.summarize(state.settings.summary_every);
             let database = warm.clone();
             // What the first request would wait for (a connection, the schema check, the prepared
             // statement), done at start instead.

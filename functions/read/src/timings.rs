@@ -80,16 +80,9 @@ impl Timings {
     pub(crate) fn summarize(self: &Arc<Self>, every: Duration) {
         self.summaries.get_or_init(|| {
             let timings = self.clone();
-            tokio::spawn(async move {
-                let mut ticks = tokio::time::interval(every);
-                ticks.tick().await;
-                loop {
-                    ticks.tick().await;
-                    let sums = timings.take();
-                    if sums.answers > 0 {
-                        log::info!("last {} s: {sums}", every.as_secs());
-                    }
-                }
+            shared::summary::log_every(module_path!(), every, move || {
+                let sums = timings.take();
+                (sums.answers > 0).then(|| sums.to_string())
             });
         });
     }
