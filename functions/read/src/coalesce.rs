@@ -44,10 +44,6 @@ pub(crate) struct Coalescer<K, V> {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Overloaded;
 
-/// Times a round's task yields before taking its waiters: a yield lets the runtime run what
-/// is ready and poll the sockets once (tokio wakes a yielded task after that).
-const YIELDS_BEFORE_A_ROUND: usize = 1;
-
 /// A key's waiters for the next query. While the entry exists, a task serves the key.
 struct Round<V> {
     waiters: Vec<Waiter<V>>,
@@ -86,12 +82,17 @@ where
     }
 
     /// The result of a fetch of `key` sent after this call began; `Ok(None)` if the fetch
-    /// panicked, `Err(Overloaded)` when `most_keys` other keys are in flight.
-    pub(crate) async fn get(self: &Arc<Self>, key: K) -> Result<Option<Answer<V>>, Overloaded> {
+    /// panicked, `Err(Overloaded)` when `most_keys` other keys are in flight. `arrived`: when
+    /// the request arrived (now, or the caller's reading of it), what its wait is counted from.
+    pub(crate) async fn get(
+        self: &Arc<Self>,
+        key: K,
+        arrived: Instant,
+    ) -> Result<Option<Answer<V>>, Overloaded> {
         let (answer, receiver) = oneshot::channel();
         let waiter = Waiter {
             answer,
-            since: Instant::now(),
+            since: arrived,
         };
         let first = {
             let mut rounds = self.rounds.lock().unwrap_or_else(|e| e.into_inner());
@@ -123,9 +124,9 @@ where
     /// Runs rounds for `key` until no one waits.
     async fn serve(self: Arc<Self>, key: K) {
         loop {
-            for _ in 0..YIELDS_BEFORE_A_ROUND {
-                tokio::task::yield_now().await;
-            }
+            // Lets the runtime run what is ready and poll the sockets once first (tokio wakes a
+            // yielded task after that): see the module's note.
+            tokio::task::yield_now().await;
             let waiters = {
                 let mut rounds = self.rounds.lock().unwrap_or_else(|e| e.into_inner());
                 let Some(round) = rounds.get_mut(&key) else {
@@ -183,7 +184,10 @@ mod tests {
         coalescer: &Arc<Coalescer<u8, V>>,
         key: u8,
     ) -> Result<Option<V>, Overloaded> {
-        Ok(coalescer.get(key).await?.map(|answer| answer.value))
+        Ok(coalescer
+            .get(key, Instant::now())
+            .await?
+            .map(|answer| answer.value))
     }
 
     /// A fetch that takes 20 ms and says which fetch it was (1, 2, ...), counting them.
@@ -299,20 +303,19 @@ mod tests {
         let began = Instant::now();
         let first = tokio::spawn({
             let coalescer = coalescer.clone();
-            async move { coalescer.get(1).await }
+            async move { coalescer.get(1, Instant::now()).await }
         });
         // Arrives during the first round's 20 ms fetch: it waits out the rest, then its own.
         tokio::time::sleep(Duration::from_millis(5)).await;
         let arrived = Instant::now();
-        let second = coalescer.get(1).await.unwrap().unwrap();
+        let second = coalescer.get(1, arrived).await.unwrap().unwrap();
         let first = first.await.unwrap().unwrap().unwrap();
         assert_eq!((first.value, second.value), (1, 2));
         for answer in [&first, &second] {
             assert!(answer.round >= Duration::from_millis(20), "{answer:?}");
         }
         assert!(first.before_round < first.round, "{first:?}");
-        // Its round was sent once the first had run its whole fetch (give or take the moment
-        // between `arrived` and its registering).
+        // Its round was sent once the first had run its whole fetch (2 ms to spare).
         assert!(
             (arrived - began) + second.before_round + Duration::from_millis(2) >= first.round,
             "{second:?} arrived {:?} in",

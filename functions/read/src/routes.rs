@@ -45,16 +45,19 @@ async fn get(path: &str, query: Option<&str>, reads: &Reads) -> HttpResult {
             let arrived = Instant::now();
             // From the request's arrival: a page read that waits behind others still answers
             // within the reply timeout.
-            let answer = tokio::time::timeout(reads.wait, reads.pages.get(query))
-                .await
-                .map_err(|_| {
-                    unavailable(format!(
-                        "the database did not answer within {} ms",
-                        reads.wait.as_millis()
-                    ))
-                })?
-                .map_err(|Overloaded| unavailable("too many distinct pages are being read".into()))?
-                .ok_or_else(|| FunctionError::Internal("reading the page panicked".into()))?;
+            let answer =
+                tokio::time::timeout_at(arrived + reads.wait, reads.pages.get(query, arrived))
+                    .await
+                    .map_err(|_| {
+                        unavailable(format!(
+                            "the database did not answer within {} ms",
+                            reads.wait.as_millis()
+                        ))
+                    })?
+                    .map_err(|Overloaded| {
+                        unavailable("too many distinct pages are being read".into())
+                    })?
+                    .ok_or_else(|| FunctionError::Internal("reading the page panicked".into()))?;
             reads.timings.answered(arrived.elapsed(), &answer);
             let page = answer.value.map_err(shared::function_error)?;
             let mut response = with_type(Response::new(full(page)), "application/json");
