@@ -26,7 +26,11 @@ input and output classes that the pulumi-gcp and pulumi-docker-build Python SDKs
 - operations: ingest keeps delivery keys longer than the subscription keeps messages; a
   log-based metric counts the dead-letter line the Rust source really logs, and alerts at
   the first one; ingest's 5xx rate and the database disk are watched; the email channel is
-  made only when alertEmail is set, added to every policy, and kept by them.
+  made only when alertEmail is set, added to every policy, and kept by them;
+- CI's deployer can run it: it may neither enable APIs nor create service accounts, so the
+  owner's setup in docs/deploy.md (the shell blocks of "Deploy from GitHub Actions") enables
+  every API and creates every account the program declares, and each account is adopted
+  (createIgnoreAlreadyExists).
 
   scripts/check-pulumi [PROGRAM_DIR]      check (default: pulumi/)
 
@@ -43,6 +47,7 @@ import sys
 from pathlib import Path
 
 from checks import arguments, help_asked, report
+from checks.gcloud_docs import SHELL_LANGUAGES, fenced_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -331,8 +336,9 @@ def dockerfile_sources(dockerfile):
 
 
 class Checker:
-    def __init__(self, program, stack_files, contexts=None):
+    def __init__(self, program, stack_files, contexts=None, deploy_doc=None):
         self.program = program
+        self.deploy_doc = (ROOT / "docs" / "deploy.md").read_text() if deploy_doc is None else deploy_doc
         self.stack_files = stack_files
         # context folder -> (.dockerignore text, Dockerfile text, the files git tracks in it)
         self.contexts = contexts or {}
@@ -378,6 +384,7 @@ class Checker:
         self.check_connections()
         self.check_database()
         self.check_database_roles()
+        self.check_owner_setup()
         return self.errors
 
     # --- helpers ---------------------------------------------------------------------------
@@ -1052,6 +1059,23 @@ class Checker:
             if not invoker_found:
                 self.error(f"resources.{trigger_name}: its service account has no roles/run.invoker on {service}")
 
+    def check_owner_setup(self):
+        section = self.deploy_doc.partition("\n## Deploy from GitHub Actions")[2].split("\n## ")[0]
+        shell = "\n".join(block for language, _, block in fenced_blocks(section) if language in SHELL_LANGUAGES)
+        words = set(re.findall(r"[\w.-]+", shell))
+        where = "docs/deploy.md's owner setup (Deploy from GitHub Actions)"
+        for name, props in self.of_type("gcp:projects:Service"):
+            if props.get("service") not in words:
+                self.error(f"resources.{name}: {where} does not enable {props.get('service')}, and CI's deployer "
+                           "may not enable APIs")
+        for name, props in self.of_type("gcp:serviceaccount:Account"):
+            if props.get("accountId") not in words:
+                self.error(f"resources.{name}: {where} does not create {props.get('accountId')}, and CI's deployer "
+                           "may not create service accounts")
+            if props.get("createIgnoreAlreadyExists") is not True:
+                self.error(f"resources.{name}: set createIgnoreAlreadyExists: true, so the program adopts the "
+                           "account the owner made for CI's deployer")
+
     def check_secrets(self):
         password = self.config.get("dbPassword")
         if not isinstance(password, dict) or password.get("secret") is not True:
@@ -1103,8 +1127,8 @@ def load(directory):
     return program, stacks, contexts
 
 
-def check(program, stacks, contexts):
-    return Checker(program, stacks, contexts).run()
+def check(program, stacks, contexts, deploy_doc=None):
+    return Checker(program, stacks, contexts, deploy_doc).run()
 
 
 def main():

@@ -9,7 +9,9 @@ weakness; these are the project's own rules, which a generic linter cannot know:
 - every job has timeout-minutes and its own permissions, and the workflow grants none;
 - checkout never leaves the token in .git (persist-credentials: false);
 - the only job that can reach production (id-token: write, or secrets) runs after the
-  tests, only on a push to main, in the production environment, never cancelled halfway.
+  tests, only on a push to main, in the production environment, never cancelled halfway,
+  and reads no secret: its credentials come from Workload Identity Federation alone
+  (a secret, such as a Pulumi access token, is long-lived and outlives any condition).
 
   scripts/check-workflows [WORKFLOW_DIR]    check (default: .github/workflows)
 
@@ -105,6 +107,9 @@ def check(path, workflow, text):
                 error(f"{where}: can reach production, so it must run in the production environment")
             if (job.get("concurrency") or {}).get("cancel-in-progress") is not False:
                 error(f"{where}: a deploy must not be cancelled halfway (concurrency.cancel-in-progress: false)")
+            for secret in sorted(set(re.findall(r"secrets\.(\w+)", yaml.safe_dump(job)))):
+                error(f"{where}: can reach production, so it reads no secret ({secret}): a long-lived credential; "
+                      "its credentials come from Workload Identity Federation (docs/deploy.md)")
     return errors
 
 

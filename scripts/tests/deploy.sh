@@ -37,10 +37,13 @@ esac
 EOF
 cat >"$work/bin/gcloud" <<'EOF'
 #!/usr/bin/env bash
-# Stand-in for gcloud: its account is FAKE_ACCOUNT; `alpha` is missing with FAKE_NO_ALPHA.
+# Stand-in for gcloud: its account is FAKE_ACCOUNT; `alpha` is missing with FAKE_NO_ALPHA; the
+# enabled APIs are FAKE_ENABLED_APIS (one a line); enabling fails with FAKE_ENABLE_DENIED.
 echo "gcloud $*" >>"$FAKE_LOG"
 case "$*" in
   "config get-value account") echo "${FAKE_ACCOUNT:-deployer@example.com}" ;;
+  "services list"*) printf '%s\n' "${FAKE_ENABLED_APIS:-}" ;;
+  "services enable"*) [ -z "${FAKE_ENABLE_DENIED:-}" ] || { echo "PERMISSION_DENIED" >&2; exit 1; } ;;
   "auth application-default print-access-token") echo "adc-token" ;;
   alpha*) [ -z "${FAKE_NO_ALPHA:-}" ] || exit 1 ;;
 esac
@@ -89,10 +92,20 @@ refute_log "nothing is enabled or deployed without the password" "services enabl
 
 echo "  rust-pubsub-pipeline:dbPassword: {secure: v1:abc}" >>"$work/repo/pulumi/Pulumi.prod.yaml"
 run "with the password it previews" 0 "pulumi preview" --stack prod --preview
-expect_log "prerequisite APIs enabled first" "gcloud services enable cloudresourcemanager.googleapis.com serviceusage.googleapis.com --project pipeline-test-1"
+expect_log "the APIs that are off are enabled: the two prerequisites first, then the program's" \
+  "gcloud services enable cloudresourcemanager.googleapis.com serviceusage.googleapis.com run.googleapis.com .*monitoring.googleapis.com --project pipeline-test-1"
 expect_log "then pulumi preview" "pulumi preview --diff"
 expect_log "the token goes to tokeninfo on standard input, not as an argument" "curl .*access_token@-"
 refute_log "no token on a command line" "adc-token"
+# What the program uses: the two prerequisites and each gcp:projects:Service of Pulumi.yaml.
+all_apis=$(printf 'cloudresourcemanager.googleapis.com\nserviceusage.googleapis.com\n'; \
+  grep -A3 'type: gcp:projects:Service$' "$work/repo/pulumi/Pulumi.yaml" | sed -n 's/^ *service: //p')
+FAKE_ENABLED_APIS=$all_apis run "every API on (CI's deployer): nothing enabled" 0 "the program's APIs are on" --stack prod --preview
+refute_log "no services enable when all are on (the deployer may not enable)" "services enable"
+FAKE_ENABLED_APIS=$(printf '%s\n' "$all_apis" | grep -v '^run\.') FAKE_ENABLE_DENIED=1 \
+  run "an API off and no right to enable it: refused, with the owner's command" 1 \
+  "gcloud services enable run.googleapis.com --project pipeline-test-1" --stack prod --preview
+refute_log "nothing previewed with an API off" "pulumi preview"
 run "one principal for gcloud and the providers is said" 0 "both act as deployer@example.com" --stack prod --preview
 FAKE_ADC_ACCOUNT=someone-else@example.com \
   run "two principals are said, with the fix" 0 "but the Pulumi providers use the application-default credentials of someone-else@example.com" \
@@ -104,6 +117,13 @@ refute_log "nothing previewed without the component" "pulumi preview"
 run "an alert address with gcloud alpha and beta previews" 0 "pulumi preview" --stack prod --preview
 run "another --project than the stack's is refused" 1 "has gcp:project=pipeline-test-1, not other-project-2" \
   --stack prod --project other-project-2
+
+run "a new stack takes --secrets-provider (CI's Cloud KMS key)" 1 "no dbPassword" --stack kms --project pipeline-test-1 \
+  --secrets-provider gcpkms://projects/pipeline-test-1/locations/global/keyRings/pulumi/cryptoKeys/stack-secrets
+expect_log "the stack is made with it" \
+  "pulumi stack init kms --secrets-provider gcpkms://projects/pipeline-test-1/locations/global/keyRings/pulumi/cryptoKeys/stack-secrets"
+run "--secrets-provider for an existing stack is refused" 1 "pulumi stack change-secrets-provider" --stack prod \
+  --secrets-provider gcpkms://projects/pipeline-test-1/locations/global/keyRings/pulumi/cryptoKeys/stack-secrets
 
 # A committed stack file is only ever read.
 mkdir -p "$FAKE_STACKS/ci"

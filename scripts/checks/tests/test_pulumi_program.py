@@ -259,6 +259,18 @@ def broken_copies(program, stacks, contexts):
     cases["a Dockerfile that copies what the context leaves out"] = (
         context_change("COPY scripts/lib/with-static-openssl", "COPY scripts/lib/common.sh"),
         "'scripts/lib/common.sh', which .dockerignore leaves out")
+    # CI's deployer may neither enable APIs nor create accounts: the owner's setup does both.
+    cases["an API the owner's setup does not enable"] = (
+        lambda p: p["resources"].__setitem__("computeApi", {
+            "type": "gcp:projects:Service", "properties": {"service": "compute.googleapis.com"},
+            "options": {"version": "10.2.0"}}), "does not enable compute.googleapis.com")
+    cases["an account the owner's setup does not create"] = (
+        lambda p: p["resources"].__setitem__("extraAccount", {
+            "type": "gcp:serviceaccount:Account",
+            "properties": {"accountId": "pipeline-extra", "createIgnoreAlreadyExists": True},
+            "options": {"version": "10.2.0"}}), "does not create pipeline-extra")
+    cases["an account the program cannot adopt"] = (
+        lambda p: resource(p, "readAccount").pop("createIgnoreAlreadyExists"), "createIgnoreAlreadyExists")
     return cases
 
 

@@ -32,6 +32,9 @@ BROKEN_COPIES = {
     "job without a timeout": (lambda w: w["jobs"]["test"].pop("timeout-minutes"), "timeout-minutes"),
     "workflow-wide permissions": (
         lambda w: w.__setitem__("permissions", {"contents": "write"}), "grant no permissions"),
+    "a long-lived Pulumi token in the deploy": (
+        lambda w: next(s for s in deploy(w)["steps"] if s.get("name") == "scripts/deploy")["env"].__setitem__(
+            "PULUMI_ACCESS_TOKEN", "${{ secrets.PULUMI_ACCESS_TOKEN }}"), "reads no secret (PULUMI_ACCESS_TOKEN)"),
     "checkout that keeps the token": (
         lambda w: w["jobs"]["test"]["steps"][0]["with"].pop("persist-credentials"), "persist-credentials"),
 }
