@@ -103,6 +103,8 @@ NAMING_RULES = {
     "gcp:sql:User": SQL_IDENTIFIER,
     "gcp:logging:Metric": (r"[A-Za-z0-9_.,+!*',()%/-]+", 1, 100,
                            "letters, digits and _ - . , + ! * ' ( ) % / (a slash makes a hierarchy)"),
+    "gcp:logging:ProjectExclusion": (r"[A-Za-z0-9][A-Za-z0-9_.-]*", 1, 100,
+                                     "letters, digits, underscores, hyphens and periods, starting with a letter or digit"),
 }
 # The path of each HTTP function that reaches the database without a body, for its startup
 # probe and its uptime check (and the routes file that must still serve it).
@@ -680,8 +682,24 @@ class Checker:
         self.check_hold_alert()
         self.check_disk_alert()
         self.check_alert_channel()
+        self.check_request_logs(ingest)
         self.check_retention(ingest)
         self.check_dashboard()
+
+    def check_request_logs(self, ingest):
+        """ingest's successful request logs cost more than the pipeline: they are left out of
+        _Default, and nothing else of ingest's is."""
+        named = f'resource.labels.service_name="${{{ingest}.name}}"'
+        exclusions = [(n, " ".join(str(p.get("filter", "")).split())) for n, p in self.of_type("gcp:logging:ProjectExclusion")]
+        two_xx = ('log_id("run.googleapis.com/requests")', "httpRequest.status>=200", "httpRequest.status<300")
+        for name, text in exclusions:
+            if "service_name" in text and not all(term in text for term in two_xx):
+                self.error(f"resources.{name}: an exclusion on a service's logs must keep to its 2xx request logs "
+                           "(log_id(\"run.googleapis.com/requests\") AND httpRequest.status>=200 AND "
+                           "httpRequest.status<300): it would hide the failures and the lines that say why")
+        if not any(named in text and all(term in text for term in two_xx) for _, text in exclusions):
+            self.error(f"no gcp:logging:ProjectExclusion leaves {ingest}'s 2xx request logs out of _Default: about 1 KB "
+                       "a push, ~240 GiB a month at 100 messages/s, more than the pipeline costs")
 
     def check_backlog_alert(self):
         """401, 403, 429 and 400 answers are retried by Pub/Sub for hours: only the age of the

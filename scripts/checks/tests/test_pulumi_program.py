@@ -285,6 +285,16 @@ def broken_copies(program, stacks, contexts):
         "an uptime check nobody hears about": (
             lambda p: resource(p, "readUptimeAlert")["conditions"][0]["conditionThreshold"].__setitem__(
                 "filter", 'metric.type="monitoring.googleapis.com/uptime_check/check_passed"'), "alerts when it fails"),
+        # issue 30, 8: request logs
+        "ingest's request logs all kept": (
+            lambda p: drop(p, "ingestRequestLogExclusion"), "leaves ingestService's 2xx request logs out"),
+        "an exclusion that hides ingest's failures too": (
+            lambda p: resource(p, "ingestRequestLogExclusion").__setitem__(
+                "filter", resource(p, "ingestRequestLogExclusion")["filter"].replace(
+                    "AND httpRequest.status>=200 AND httpRequest.status<300", "")), "would hide the failures"),
+        "an exclusion whose name Cloud Logging refuses": (
+            lambda p: resource(p, "ingestRequestLogExclusion").__setitem__("name", "-ingest 2xx"),
+            "not a valid gcp:logging:ProjectExclusion name"),
     }
     def example_with_real_looking_project(_):
         for path, stack in stacks:
