@@ -108,7 +108,13 @@ NAMING_RULES = {
     "gcp:sql:User": SQL_IDENTIFIER,
     "gcp:logging:Metric": (r"[A-Za-z0-9_.,+!*',()%/-]+", 1, 100,
                            "letters, digits and _ - . , + ! * ' ( ) % / (a slash makes a hierarchy)"),
+    "gcp:logging:ProjectExclusion": (r"[A-Za-z0-9][A-Za-z0-9_.-]*", 1, 100,
+                                     "letters, digits, underscores, hyphens and periods, starting with a letter or digit"),
 }
+# The path of each HTTP function that reaches the database without a body, for its startup
+# probe and its uptime check (and the routes file that must still serve it).
+DATABASE_PATHS = {"read": ("/data", "functions/read/src/routes.rs")}
+MONITORING_AGENT = "gcp-sa-monitoring-notification.iam.gserviceaccount.com"
 PROJECT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
 EXAMPLE_STACK = "example-stack.yaml"
 # Cloud SQL for PostgreSQL's default max_connections by the tier's memory (GB at least -> n).
@@ -385,6 +391,8 @@ class Checker:
         self.check_database()
         self.check_database_roles()
         self.check_owner_setup()
+        self.check_deploy_gates()
+        self.check_uptime_checks()
         return self.errors
 
     # --- helpers ---------------------------------------------------------------------------
@@ -669,22 +677,96 @@ class Checker:
     def check_alerts(self):
         ingest = self.ingest_service()
         self.check_dead_letter_alert(ingest)
-        retries = [(n, t) for n, _, t in self.policies_on("run.googleapis.com/request_count")
-                   if f'resource.labels.service_name="${{{ingest}.name}}"' in str(t.get("filter"))
-                   and 'metric.labels.response_code_class="5xx"' in str(t.get("filter"))]
-        if not retries:
-            self.error(f"no gcp:monitoring:AlertPolicy watches {ingest}'s 5xx rate (run.googleapis.com/request_count "
-                       f"with response_code_class=\"5xx\" on {ingest}): retried deliveries would go unnoticed")
-        instances = {n for n, _ in self.of_type("gcp:sql:DatabaseInstance")}
-        for instance in instances:
-            disk = [n for n, _, t in self.policies_on("cloudsql.googleapis.com/database/disk/utilization")
-                    if instance in self.roots(str(t.get("filter")))]
-            if not disk:
-                self.error(f"resources.{instance}: no gcp:monitoring:AlertPolicy watches its disk "
-                           "(cloudsql.googleapis.com/database/disk/utilization)")
+        for service, _ in self.of_type("gcp:cloudrunv2:Service"):
+            errors = [n for n, _, t in self.policies_on("run.googleapis.com/request_count")
+                      if f'resource.labels.service_name="${{{service}.name}}"' in str(t.get("filter"))
+                      and 'metric.labels.response_code_class="5xx"' in str(t.get("filter"))]
+            if not errors:
+                self.error(f"no gcp:monitoring:AlertPolicy watches {service}'s 5xx rate (run.googleapis.com/request_count"
+                           f" with response_code_class=\"5xx\" on {service}): "
+                           + ("retried deliveries" if service == ingest else "failed requests") + " would go unnoticed")
+        self.check_backlog_alert()
+        self.check_hold_alert()
+        self.check_disk_alert()
         self.check_alert_channel()
+        self.check_request_logs(ingest)
         self.check_retention(ingest)
         self.check_dashboard()
+
+    def check_request_logs(self, ingest):
+        """ingest's successful request logs cost more than the pipeline: they are left out of
+        _Default, and nothing else of ingest's is."""
+        named = f'resource.labels.service_name="${{{ingest}.name}}"'
+        exclusions = [(n, " ".join(str(p.get("filter", "")).split())) for n, p in self.of_type("gcp:logging:ProjectExclusion")]
+        two_xx = ('log_id("run.googleapis.com/requests")', "httpRequest.status>=200", "httpRequest.status<300")
+        for name, text in exclusions:
+            if "service_name" in text and not all(term in text for term in two_xx):
+                self.error(f"resources.{name}: an exclusion on a service's logs must keep to its 2xx request logs "
+                           "(log_id(\"run.googleapis.com/requests\") AND httpRequest.status>=200 AND "
+                           "httpRequest.status<300): it would hide the failures and the lines that say why")
+        if not any(named in text and all(term in text for term in two_xx) for _, text in exclusions):
+            self.error(f"no gcp:logging:ProjectExclusion leaves {ingest}'s 2xx request logs out of _Default: about 1 KB "
+                       "a push, ~240 GiB a month at 100 messages/s, more than the pipeline costs")
+
+    def check_backlog_alert(self):
+        """401, 403, 429 and 400 answers are retried by Pub/Sub for hours: only the age of the
+        oldest unacknowledged delivery on the trigger's subscription shows them."""
+        for trigger, _ in self.of_type("gcp:eventarc:Trigger"):
+            subscription = f"${{{trigger}.transport.pubsub.subscription}}"
+            ids = []
+            for name, props in self.of_type("command:local:Command"):
+                if (props.get("environment") or {}).get("SUBSCRIPTION") != subscription:
+                    continue
+                if 'printf \'%s\' "$(basename "$SUBSCRIPTION")"' not in str(props.get("create", "")):
+                    self.error(f"resources.{name}: create must end by printing the subscription's id (printf '%s' "
+                               "\"$(basename \"$SUBSCRIPTION\")\"): Eventarc names the subscription, and the backlog "
+                               "alert filters on that id")
+                else:
+                    ids.append(f"${{{name}.stdout}}")
+            watched = [n for n, _, t in self.policies_on("pubsub.googleapis.com/subscription/oldest_unacked_message_age")
+                       if any(f'resource.labels.subscription_id="{i}"' in str(t.get("filter")) for i in ids)]
+            if not watched:
+                self.error(f"resources.{trigger}: no gcp:monitoring:AlertPolicy watches the age of the oldest "
+                           "unacknowledged delivery on its subscription (pubsub.googleapis.com/subscription/"
+                           "oldest_unacked_message_age on the id its subscription policy prints): 401, 403, 429 and "
+                           "400 answers would be retried for hours unseen")
+
+    def check_hold_alert(self):
+        """A message Pub/Sub gave up on waits in a dead-letter hold: one is enough to alert."""
+        dead_letter_topics = set()
+        for _, props in self.of_type("command:local:Command"):
+            dead_letter_topics |= self.roots((props.get("environment") or {}).get("DEAD_LETTER_TOPIC", ""))
+        for name, props in self.of_type("gcp:pubsub:Subscription"):
+            if not self.roots(props.get("topic", "")) & dead_letter_topics:
+                continue
+            watched = [p for p, _, t in self.policies_on("pubsub.googleapis.com/subscription/num_undelivered_messages")
+                       if f'resource.labels.subscription_id="${{{name}.name}}"' in str(t.get("filter"))
+                       and t.get("comparison") == "COMPARISON_GT" and t.get("thresholdValue") == 0]
+            if not watched:
+                self.error(f"resources.{name}: no gcp:monitoring:AlertPolicy fires on any message waiting in this "
+                           "dead-letter hold (pubsub.googleapis.com/subscription/num_undelivered_messages "
+                           "COMPARISON_GT 0 on its id): messages Pub/Sub gave up on would wait there unseen")
+
+    def check_disk_alert(self):
+        """Cloud SQL grows the disk as it fills, so only the bytes used against a set limit can
+        say that it is running out."""
+        for instance, props in self.of_type("gcp:sql:DatabaseInstance"):
+            settings = props.get("settings") or {}
+            limit = self.config_key(settings.get("diskAutoresizeLimit"))
+            if settings.get("diskAutoresize") is not False and limit is None:
+                self.error(f"resources.{instance}: settings.diskAutoresizeLimit must be a config value: without a "
+                           "limit the disk grows (and costs) without end, and no disk alert can fire")
+            for policy, _, _ in self.policies_on("cloudsql.googleapis.com/database/disk/utilization"):
+                self.error(f"resources.{policy}: a condition on disk/utilization cannot fire: Cloud SQL grows the "
+                           "disk long before it is that full; alert on disk/bytes_used against diskAutoresizeLimit")
+            queries = [" ".join(str((c.get("conditionPrometheusQueryLanguage") or {}).get("query", "")).split())
+                       for _, p in self.of_type("gcp:monitoring:AlertPolicy") for c in p.get("conditions") or []]
+            if limit is not None and not any(
+                    "cloudsql_googleapis_com:database_disk_bytes_used" in q and instance in self.roots(q)
+                    and f"${{{limit}}}" in q for q in queries):
+                self.error(f"resources.{instance}: no gcp:monitoring:AlertPolicy watches its disk bytes against the "
+                           f"limit (a PromQL condition on cloudsql_googleapis_com:database_disk_bytes_used for this "
+                           f"instance, compared with ${{{limit}}})")
 
     def check_dashboard(self):
         charted = " ".join(" ".join(str(p.get("dashboardJson")).split())
@@ -1095,6 +1177,73 @@ class Checker:
                            "placeholder no project id can match (uppercase, underscores)")
             elif not is_example and project and not PROJECT_ID.fullmatch(project):
                 self.error(f"{path}: gcp:project {project!r} is not a GCP project id")
+
+
+    # --- a bad deploy must not go green ---------------------------------------------------------
+
+    def check_deploy_gates(self):
+        for name, props in self.of_type("gcp:cloudrunv2:Service"):
+            function = self.resolve(props.get("name"))
+            if function not in DATABASE_PATHS:
+                continue
+            path, routes = DATABASE_PATHS[function]
+            if not serves_path(routes, path):
+                self.error(f"{routes} no longer serves {path}, which {name}'s startup probe and uptime check read")
+            for container in (props.get("template") or {}).get("containers") or []:
+                probe = container.get("startupProbe") or {}
+                probed = str((probe.get("httpGet") or {}).get("path", ""))
+                if probed.split("?")[0] != path:
+                    self.error(f"resources.{name}: its container needs an HTTP startup probe on {path} (startupProbe."
+                               f"httpGet.path), the route that reaches the database: otherwise a revision that "
+                               f"cannot reach it goes live and answers 503 (found {probed or 'none'!r})")
+        for name, props in self.of_type("gcp:cloudrunv2:Job"):
+            if str((self.envs_of(props).get("LOG_FORMAT") or {}).get("value", "")).lower() != "json":
+                self.error(f"resources.{name}: set LOG_FORMAT=json: Cloud Run sets no K_SERVICE in a job, so it would "
+                           "log text, one entry a line and no severity for its errors")
+        instances = {n for n, _ in self.of_type("gcp:sql:DatabaseInstance")}
+        for name, props in self.of_type("command:local:Command"):
+            if "jobs execute" in str(props.get("create", "")) and not self.roots(props.get("triggers") or []) & instances:
+                self.error(f"resources.{name}: its triggers must name the database instance (${{<instance>."
+                           "connectionName}}): a replaced instance starts empty, and nothing would migrate it")
+
+    def check_uptime_checks(self):
+        agents = {n for n, p in self.of_type("gcp:projects:ServiceIdentity") if p.get("service") == "monitoring.googleapis.com"}
+        for service, props in self.of_type("gcp:cloudrunv2:Service"):
+            if self.resolve(props.get("name")) not in DATABASE_PATHS:
+                continue
+            checks = [(n, p) for n, p in self.of_type("gcp:monitoring:UptimeCheckConfig")
+                      if self.refers_to(str(((p.get("monitoredResource") or {}).get("labels") or {}).get(
+                          "service_name", "")), service)]
+            if not checks:
+                self.error(f"resources.{service}: no gcp:monitoring:UptimeCheckConfig watches it (monitoredResource "
+                           "cloud_run_revision with its service_name)")
+            grants = [n for n, p in self.of_type("gcp:cloudrunv2:ServiceIamMember")
+                      if self.refers_to(str(p.get("name", "")), service) and p.get("role") == "roles/run.invoker"
+                      and MONITORING_AGENT in str(p.get("member", ""))]
+            for grant in grants:
+                if not agents & self.dependencies(grant):
+                    self.error(f"resources.{grant}: must wait for a gcp:projects:ServiceIdentity of "
+                               "monitoring.googleapis.com: in a new project the agent does not exist yet, and the "
+                               "grant (and the first pulumi up) fails")
+            for name, check in checks:
+                auth = ((check.get("httpCheck") or {}).get("serviceAgentAuthentication") or {}).get("type")
+                if auth != "OIDC_TOKEN":
+                    self.error(f"resources.{name}: httpCheck.serviceAgentAuthentication.type must be OIDC_TOKEN: "
+                               f"{service} requires an identity token")
+                if not set(grants) & self.dependencies(name):
+                    self.error(f"resources.{name}: must wait for Monitoring's agent ({MONITORING_AGENT}) to hold "
+                               f"roles/run.invoker on {service} (a gcp:cloudrunv2:ServiceIamMember in dependsOn), or "
+                               "its first checks fail with 403")
+                alerted = [p for p, _, t in self.policies_on("monitoring.googleapis.com/uptime_check/check_passed")
+                           if f"${{{name}.uptimeCheckId}}" in str(t.get("filter"))]
+                if not alerted:
+                    self.error(f"resources.{name}: no gcp:monitoring:AlertPolicy alerts when it fails "
+                               f"(uptime_check/check_passed with check_id ${{{name}.uptimeCheckId}})")
+
+
+def serves_path(routes, path):
+    """Whether the routes file still lists path among the paths it serves."""
+    return f'"{path}"' in (ROOT / routes).read_text()
 
 
 def function_logins():

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Tests scripts/deploy's decisions in a throwaway clone of this repository: when it refuses,
-# what it says, and that it never rewrites a stack file git tracks. There is no Pulumi CLI or
-# GCP access here, so `pulumi`, `gcloud` and `docker` are small stand-ins on PATH that keep a
-# stack's settings in pulumi/Pulumi.<stack>.yaml (as the real CLI does) and log every call;
-# git is the real one.
+# what it says, that it never rewrites a stack file git tracks, and the smoke test that ends a
+# deploy (scripts/smoke-test). There is no Pulumi CLI or GCP access here, so `pulumi`,
+# `gcloud`, `curl` and `docker` are small stand-ins on PATH that keep a stack's settings in
+# pulumi/Pulumi.<stack>.yaml (as the real CLI does) and log every call; the gcloud stand-in
+# keeps what is published, and the curl one answers /data with it, as a working pipeline
+# would; git is the real one.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
@@ -12,6 +14,7 @@ trap 'rm -rf "$work"' EXIT
 git clone -q "$repo" "$work/repo"
 # The scripts under test are the working tree's, committed or not.
 cp "$repo/scripts/deploy" "$work/repo/scripts/deploy"
+cp "$repo/scripts/smoke-test" "$work/repo/scripts/smoke-test"
 cp "$repo/scripts/lib/common.sh" "$work/repo/scripts/lib/common.sh"
 mkdir -p "$work/bin" "$work/stacks"
 log=$work/calls.log
@@ -32,27 +35,50 @@ case "$1 $2" in
                 echo "${line#*: }" ;;
   "config set") k=$(key "$3"); [ -f "Pulumi.$current.yaml" ] || echo "config:" >"Pulumi.$current.yaml"
                 echo "  $k: $4" >>"Pulumi.$current.yaml" ;;
+  "stack output") case ${3:-} in
+                    readUrl) echo "https://read-test-uc.a.run.app" ;;
+                    topicName) echo "ingestion-topic" ;;
+                  esac ;;
   *) ;;
 esac
 EOF
 cat >"$work/bin/gcloud" <<'EOF'
 #!/usr/bin/env bash
-# Stand-in for gcloud: its account is FAKE_ACCOUNT; `alpha` is missing with FAKE_NO_ALPHA; the
-# enabled APIs are FAKE_ENABLED_APIS (one a line); enabling fails with FAKE_ENABLE_DENIED.
+# Stand-in for gcloud: its account is FAKE_ACCOUNT, a user account (which cannot name an
+# audience) with FAKE_USER_ACCOUNT; `alpha` is missing with FAKE_NO_ALPHA; the enabled APIs are
+# FAKE_ENABLED_APIS (one a line); enabling fails with FAKE_ENABLE_DENIED. A published message
+# is kept in FAKE_STACKS/stored, where a working pipeline would store it, unless FAKE_LOST.
 echo "gcloud $*" >>"$FAKE_LOG"
 case "$*" in
   "config get-value account") echo "${FAKE_ACCOUNT:-deployer@example.com}" ;;
   "services list"*) printf '%s\n' "${FAKE_ENABLED_APIS:-}" ;;
   "services enable"*) [ -z "${FAKE_ENABLE_DENIED:-}" ] || { echo "PERMISSION_DENIED" >&2; exit 1; } ;;
   "auth application-default print-access-token") echo "adc-token" ;;
+  "auth print-identity-token --audiences="*) [ -z "${FAKE_USER_ACCOUNT:-}" ] || exit 1; echo "id-token" ;;
+  "auth print-identity-token") echo "id-token" ;;
+  "pubsub topics publish "*)
+    while [ $# -gt 0 ]; do
+      if [ "$1" = --message ] && [ -z "${FAKE_LOST:-}" ]; then printf '%s\n' "$2" >"$FAKE_STACKS/stored"; fi
+      shift
+    done ;;
   alpha*) [ -z "${FAKE_NO_ALPHA:-}" ] || exit 1 ;;
 esac
 EOF
 cat >"$work/bin/curl" <<'EOF'
 #!/usr/bin/env bash
-# Stand-in for Google's tokeninfo: the application-default credentials are FAKE_ADC_ACCOUNT's.
+# Stand-in for Google's tokeninfo (the application-default credentials are FAKE_ADC_ACCOUNT's)
+# and for read's /data: 401 unless the identity token came on standard input (-K -), else
+# FAKE_READ_STATUS or 200 with the stored user (FAKE_STALE: a row of an earlier run).
 echo "curl $*" >>"$FAKE_LOG"
-printf '{\n  "email": "%s",\n  "email_verified": "true"\n}\n' "${FAKE_ADC_ACCOUNT:-deployer@example.com}"
+case "$*" in
+  *"/data?"*)
+    grep -q 'Authorization: Bearer id-token' || { printf '{"error": "no token"}\n401'; exit 0; }
+    if [ -n "${FAKE_READ_STATUS:-}" ]; then printf '{"error": "refused"}\n%s' "$FAKE_READ_STATUS"; exit 0; fi
+    user=$(cat "$FAKE_STACKS/stored" 2>/dev/null || true)
+    [ -z "${FAKE_STALE:-}" ] || user='{"user_id": 2147483647, "email": "deploy-smoke-test@example.invalid", "name": "deploy smoke test 20240101T000000Z-1-1"}'
+    printf '{"data": [%s]}\n200' "$user" ;;
+  *) printf '{\n  "email": "%s",\n  "email_verified": "true"\n}\n' "${FAKE_ADC_ACCOUNT:-deployer@example.com}" ;;
+esac
 EOF
 cat >"$work/bin/docker" <<'EOF'
 #!/usr/bin/env bash
@@ -140,6 +166,28 @@ printf '  gcp:project: REPLACE_WITH_YOUR_PROJECT_ID\n  rust-pubsub-pipeline:dbPa
   >>"$work/repo/pulumi/Pulumi.ci.yaml"
 run "a placeholder project is refused" 1 "a placeholder?" --stack ci --yes
 refute_log "nothing deployed to a placeholder" "pulumi up"
+
+# The smoke test that ends a deploy: one message published, then read back from /data.
+run "a preview publishes nothing" 0 "pulumi preview" --stack prod --preview
+refute_log "no message published by a preview" "pubsub topics publish"
+run "a deploy ends with the smoke test" 0 "smoke test passed" --stack prod --yes
+expect_log "after pulumi up" "pulumi up --yes"
+expect_log "one message published to the stack's topic and project" \
+  'gcloud pubsub topics publish ingestion-topic --project pipeline-test-1 --quiet --message \{"user_id": 2147483647, "email": "deploy-smoke-test@example.invalid", "name": "deploy smoke test [0-9TZ]+-[0-9]+-[0-9]+"\}'
+expect_log "read back from read's /data, the smoke user's page only" \
+  "curl .* https://read-test-uc.a.run.app/data\?after=2147483646&limit=1"
+expect_log "a service account's token names read's URL" "gcloud auth print-identity-token --audiences=https://read-test-uc.a.run.app"
+refute_log "the identity token is on no command line" "id-token"
+FAKE_USER_ACCOUNT=1 run "a user account's token (no audience) works too" 0 "smoke test passed" --stack prod --yes
+FAKE_READ_STATUS=403 run "read refusing the deployer says which role is missing" 1 "needs roles/run.invoker on read" \
+  --stack prod --yes
+FAKE_LOST=1 SMOKE_TIMEOUT_SECS=2 run "a message that never comes back fails the deploy, saying where to look" 1 \
+  "did not come back from https://read-test-uc.a.run.app/data within 2 s" --stack prod --yes
+rm -f "$FAKE_STACKS/stored"
+FAKE_STALE=1 SMOKE_TIMEOUT_SECS=2 run "an earlier run's row does not pass for this one" 1 "did not come back" \
+  --stack prod --yes
+run "--no-smoke-test skips it" 0 "==> outputs" --stack prod --yes --no-smoke-test
+refute_log "nothing published without the smoke test" "pubsub topics publish"
 
 echo "deploy: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

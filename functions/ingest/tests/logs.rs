@@ -119,3 +119,31 @@ fn every_bad_setting_of_every_layer_is_said_at_once_and_nothing_starts() {
     }
     assert!(!said.contains("serving"), "{said}");
 }
+
+/// The migrate job runs where Cloud Run sets no `K_SERVICE`, so the deploy sets
+/// `LOG_FORMAT=json`: then its failure is a JSON line at ERROR, which Cloud Logging files
+/// with that severity, instead of a text line it cannot grade.
+#[test]
+fn migrate_logs_json_lines_with_log_format_json_outside_cloud_run() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_migrate"))
+        .env("LOG_FORMAT", "json")
+        .env_remove("K_SERVICE")
+        .env_remove("DATABASE_URL")
+        .env("PGHOST", "/nonexistent/cloudsql/project:region:instance")
+        .env("DB_ACQUIRE_TIMEOUT_SECS", "1")
+        .output()
+        .expect("run migrate");
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<serde_json::Value> = said
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: not JSON: {line}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["severity"] == "ERROR"
+            && l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("migrating failed"))),
+        "{said}"
+    );
+}

@@ -220,8 +220,36 @@ def broken_copies(program, stacks, contexts):
                 "filter", resource(p, "ingestRetriesAlert")["conditions"][0]["conditionThreshold"]["filter"]
                 .replace("ingestService", "readService")), "5xx rate"),
         "no disk alert": (
-            lambda p: resource(p, "databaseDiskAlert")["conditions"][0]["conditionThreshold"].__setitem__(
-                "filter", 'metric.type="cloudsql.googleapis.com/database/cpu/utilization"'), "watches its disk"),
+            lambda p: resource(p, "databaseDiskAlert")["conditions"][0]["conditionPrometheusQueryLanguage"].__setitem__(
+                "query", "max(cloudsql_googleapis_com:database_cpu_utilization) > 0.9"), "watches its disk bytes"),
+        # issue 30, 7: alerts that can fire
+        "no limit on the disk's growth": (
+            lambda p: resource(p, "pipeline-db")["settings"].pop("diskAutoresizeLimit"), "diskAutoresizeLimit"),
+        "disk alert on the utilization autoresize keeps low": (
+            lambda p: resource(p, "databaseDiskAlert").__setitem__("conditions", [{
+                "displayName": "disk above 80%", "conditionThreshold": {
+                    "filter": 'metric.type="cloudsql.googleapis.com/database/disk/utilization" AND '
+                              'resource.labels.database_id="${projectInfo.projectId}:${pipeline-db.name}"',
+                    "comparison": "COMPARISON_GT", "thresholdValue": 0.8, "duration": "600s"}}]), "cannot fire"),
+        "disk alert against a fixed size, not the limit": (
+            lambda p: resource(p, "databaseDiskAlert")["conditions"][0]["conditionPrometheusQueryLanguage"].__setitem__(
+                "query", resource(p, "databaseDiskAlert")["conditions"][0]["conditionPrometheusQueryLanguage"][
+                    "query"].replace("${dbDiskLimitGb}", "50")), "compared with ${dbDiskLimitGb}"),
+        "no alert on the trigger's backlog": (
+            lambda p: resource(p, "deliveryBacklogAlert")["conditions"][0]["conditionThreshold"].__setitem__(
+                "filter", resource(p, "deliveryBacklogAlert")["conditions"][0]["conditionThreshold"]["filter"]
+                .replace("${ingestSubscriptionPolicy.stdout}", "${deadLetterHold.name}")), "oldest unacknowledged"),
+        "the subscription policy does not say the subscription's id": (
+            lambda p: resource(p, "ingestSubscriptionPolicy").__setitem__(
+                "create", resource(p, "ingestSubscriptionPolicy")["create"].split(" && printf")[0]),
+            "printing the subscription's id"),
+        "no alert on the dead-letter hold": (
+            lambda p: resource(p, "deadLetterHoldAlert")["conditions"][0]["conditionThreshold"].__setitem__(
+                "thresholdValue", 10), "any message waiting in this dead-letter hold"),
+        "no alert on read's 5xx": (
+            lambda p: resource(p, "readErrorsAlert")["conditions"][0]["conditionThreshold"].__setitem__(
+                "filter", resource(p, "readErrorsAlert")["conditions"][0]["conditionThreshold"]["filter"]
+                .replace("readService", "ingestService")), "readService's 5xx rate"),
         "alert email required": (
             lambda p: p["config"]["alertEmail"].pop("default"), "config.alertEmail"),
         "channel made even without an address": (
@@ -233,6 +261,40 @@ def broken_copies(program, stacks, contexts):
                 "POLICIES", "${deadLetterAlert.name} ${ingestRetriesAlert.name}"), "must name databaseDiskAlert"),
         "a policy that takes the channel away again": (
             lambda p: p["resources"]["deadLetterAlert"]["options"].pop("ignoreChanges"), "ignoreChanges"),
+        # issue 30, 10: a bad deploy must not go green
+        "read without a startup probe": (
+            lambda p: resource(p, "readService")["template"]["containers"][0].pop("startupProbe"),
+            "HTTP startup probe on /data"),
+        "a startup probe that never reaches the database": (
+            lambda p: resource(p, "readService")["template"]["containers"][0]["startupProbe"]["httpGet"].__setitem__(
+                "path", "/"), "the route that reaches the database"),
+        "a migrate job that logs text": (
+            lambda p: resource(p, "migrateJob")["template"]["template"]["containers"][0]["envs"].pop(),
+            "LOG_FORMAT=json"),
+        "migrations not run again on a new instance": (
+            lambda p: resource(p, "migrateRun")["triggers"].remove("${pipeline-db.connectionName}"),
+            "a replaced instance starts empty"),
+        "no uptime check on read": (
+            lambda p: drop(p, "readUptimeCheck", "${readUptimeCheck}"), "no gcp:monitoring:UptimeCheckConfig"),
+        "an uptime check without an identity token": (
+            lambda p: resource(p, "readUptimeCheck")["httpCheck"].pop("serviceAgentAuthentication"), "OIDC_TOKEN"),
+        "an uptime check made before its agent may invoke read": (
+            lambda p: p["resources"]["readUptimeCheck"]["options"].pop("dependsOn"), "or its first checks fail"),
+        "a grant to Monitoring's agent before the agent exists": (
+            lambda p: p["resources"]["uptimeInvokesRead"]["options"].pop("dependsOn"), "the agent does not exist"),
+        "an uptime check nobody hears about": (
+            lambda p: resource(p, "readUptimeAlert")["conditions"][0]["conditionThreshold"].__setitem__(
+                "filter", 'metric.type="monitoring.googleapis.com/uptime_check/check_passed"'), "alerts when it fails"),
+        # issue 30, 8: request logs
+        "ingest's request logs all kept": (
+            lambda p: drop(p, "ingestRequestLogExclusion"), "leaves ingestService's 2xx request logs out"),
+        "an exclusion that hides ingest's failures too": (
+            lambda p: resource(p, "ingestRequestLogExclusion").__setitem__(
+                "filter", resource(p, "ingestRequestLogExclusion")["filter"].replace(
+                    "AND httpRequest.status>=200 AND httpRequest.status<300", "")), "would hide the failures"),
+        "an exclusion whose name Cloud Logging refuses": (
+            lambda p: resource(p, "ingestRequestLogExclusion").__setitem__("name", "-ingest 2xx"),
+            "not a valid gcp:logging:ProjectExclusion name"),
     }
     def example_with_real_looking_project(_):
         for path, stack in stacks:
