@@ -30,13 +30,26 @@ input and output classes that the pulumi-gcp and pulumi-docker-build Python SDKs
 - CI's deployer can run it: it may neither enable APIs nor create service accounts, so the
   owner's setup in docs/deploy.md (the shell blocks of "Deploy from GitHub Actions") enables
   every API and creates every account the program declares, and each account is adopted
-  (createIgnoreAlreadyExists).
+  (createIgnoreAlreadyExists);
+- both shapes of the database's connectivity (the dbConnectivity index of its fn::select
+  values): each is checked in full, as Pulumi would evaluate it (a null property is an unset
+  one). The index is a number config value (an integer one fails at runtime) within every
+  selection's options, in the defaults and every stack file; one shape has no public IP; a
+  private instance has ipv4Enabled false, and every service and job that opens its socket has
+  Direct VPC egress into its network (PRIVATE_RANGES_ONLY, no connector); a public one gives
+  none of them a vpcAccess (there is no network);
+- the network program (PROGRAM_DIR/network, run by the owner for private stacks): the same
+  type, property, reference, name and version checks, a custom-mode network and a subnet of
+  /26 or more with the main program's default names and region, private services access (a
+  VPC_PEERING range and a servicenetworking peering on it, abandoned on destroy), and its APIs
+  enabled by the owner's commands in docs/deploy.md's "Private IP" section.
 
-  scripts/check-pulumi [PROGRAM_DIR]      check (default: pulumi/)
+  scripts/check-pulumi [PROGRAM_DIR]      check (default: pulumi/, and pulumi/network/)
 
 It runs with the Python of .venv, found by itself (scripts/bootstrap installs the SDKs there).
 """
 
+import copy
 import importlib
 import importlib.metadata
 import inspect
@@ -110,6 +123,10 @@ NAMING_RULES = {
                            "letters, digits and _ - . , + ! * ' ( ) % / (a slash makes a hierarchy)"),
     "gcp:logging:ProjectExclusion": (r"[A-Za-z0-9][A-Za-z0-9_.-]*", 1, 100,
                                      "letters, digits, underscores, hyphens and periods, starting with a letter or digit"),
+    # Compute Engine's names (RFC 1035).
+    "gcp:compute:Network": (LOWER_DASHED, 1, 63, LOWER_DASHED_WORDS),
+    "gcp:compute:Subnetwork": (LOWER_DASHED, 1, 63, LOWER_DASHED_WORDS),
+    "gcp:compute:GlobalAddress": (LOWER_DASHED, 1, 63, LOWER_DASHED_WORDS),
 }
 # The path of each HTTP function that reaches the database without a body, for its startup
 # probe and its uptime check (and the routes file that must still serve it).
@@ -117,6 +134,17 @@ DATABASE_PATHS = {"read": ("/data", "functions/read/src/routes.rs")}
 MONITORING_AGENT = "gcp-sa-monitoring-notification.iam.gserviceaccount.com"
 PROJECT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
 EXAMPLE_STACK = "example-stack.yaml"
+# Stack files with a placeholder project id, never a real one (see check_secrets).
+EXAMPLE_STACKS = (EXAMPLE_STACK, "example-private-stack.yaml")
+NETWORK_PROGRAM = "network"
+SELECT = "fn::select"
+WHOLE_REFERENCE = re.compile(r"\$\{\s*([\w-]+)\s*\}")
+PRIVATE_EGRESS = "PRIVATE_RANGES_ONLY"
+# Direct VPC egress asks for a subnet of /26 or more (Cloud Run reserves addresses 16 at a time).
+LARGEST_RUN_SUBNET_PREFIX = 26
+# Private services access asks for a range of /24 or more.
+LARGEST_PEERING_PREFIX = 24
+NETWORK_PATH = re.compile(r"projects/[^/]+/global/networks/[^/]+")
 # Cloud SQL for PostgreSQL's default max_connections by the tier's memory (GB at least -> n).
 MAX_CONNECTIONS = ((120, 500), (60, 400), (30, 300), (15, 250), (7.5, 200), (6, 150), (3.75, 100))
 SHARED_CORE = {"db-f1-micro": 25, "db-g1-small": 50}
@@ -341,6 +369,108 @@ def dockerfile_sources(dockerfile):
     return sources
 
 
+# --- shapes: a program's fn::select values, evaluated for each index --------------------------
+
+def selections(node):
+    """Every fn::select in node, as (index expression, options)."""
+    if isinstance(node, dict):
+        if set(node) == {SELECT} and isinstance(node[SELECT], list) and len(node[SELECT]) == 2:
+            yield node[SELECT][0], node[SELECT][1]
+        for value in node.values():
+            yield from selections(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from selections(value)
+
+
+def shape_index(program):
+    """(config key, number of options, problems) of the program's fn::select values, or None
+    when there are none. Every selection must be indexed by the same number config value and
+    have as many options as the others."""
+    found = list(selections(program))
+    if not found:
+        return None
+    config = program.get("config") or {}
+    problems, keys, counts = [], set(), set()
+    for index, options in found:
+        match = WHOLE_REFERENCE.fullmatch(str(index))
+        key = match.group(1) if match and match.group(1) in config else None
+        if key is None:
+            problems.append(f"fn::select index {index!r} must be ${{<config key>}}: a stack setting chooses the shape")
+            continue
+        keys.add(key)
+        if not isinstance(options, list):
+            problems.append(f"fn::select over ${{{key}}}: the options must be a list written out, so each shape can be "
+                            "checked")
+            continue
+        counts.add(len(options))
+    if len(keys) > 1:
+        problems.append(f"fn::select: one config value must choose every shape, not {', '.join(sorted(keys))}")
+    if len(counts) > 1:
+        problems.append(f"fn::select: every selection must offer as many shapes as the others (found "
+                        f"{', '.join(str(c) for c in sorted(counts))} options)")
+    if not keys or not counts:
+        return None, 0, problems
+    key, count = sorted(keys)[0], min(counts)
+    declared = config.get(key) or {}
+    if str(declared.get("type", "")).lower() != "number":
+        problems.append(f"config.{key}: must be declared type: number: Pulumi YAML's fn::select takes its index only as "
+                        f"a number, and an integer-typed config value fails every preview with \"index must be a "
+                        f"number, not an integer\" (found type {declared.get('type')!r})")
+    return key, count, problems
+
+
+def index_problem(key, count, value):
+    """Why value cannot choose one of count shapes, or None."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = None
+    if isinstance(value, bool) or number is None or number != int(number) or not 0 <= number < count:
+        return f"{key} {value!r} must be a whole number from 0 to {count - 1}"
+    return None
+
+
+def expand(node, key, index, shaped):
+    """node as Pulumi evaluates it when config `key` is `index`: each fn::select on it replaced
+    by the chosen option, a property whose value is null dropped (providers take null for
+    unset), and a whole ${variable} of a `shaped` variable replaced by its value."""
+    if isinstance(node, dict):
+        if set(node) == {SELECT} and WHOLE_REFERENCE.fullmatch(str(node[SELECT][0])) and \
+                WHOLE_REFERENCE.fullmatch(str(node[SELECT][0])).group(1) == key:
+            options = node[SELECT][1]
+            return expand(options[index], key, index, shaped) if index < len(options) else None
+        expanded = {k: expand(v, key, index, shaped) for k, v in node.items()}
+        return {k: v for k, v in expanded.items() if v is not None}
+    if isinstance(node, list):
+        return [expand(v, key, index, shaped) for v in node]
+    if isinstance(node, str):
+        match = WHOLE_REFERENCE.fullmatch(node)
+        if match and match.group(1) in shaped:
+            return copy.deepcopy(shaped[match.group(1)])
+    return node
+
+
+def shapes(program):
+    """(label, the program as evaluated in that shape) for each shape, and the problems of its
+    fn::select values; one unlabelled shape when it has none."""
+    found = shape_index(program)
+    if found is None:
+        return [("", program)], []
+    key, count, problems = found
+    if not count:
+        return [("", program)], problems
+    result = []
+    for index in range(count):
+        variables = program.get("variables") or {}
+        shaped = {name: expand(value, key, index, {}) for name, value in variables.items()
+                  if isinstance(value, dict) and set(value) == {SELECT}}
+        evaluated = expand({k: v for k, v in program.items() if k != "variables"}, key, index, shaped)
+        evaluated["variables"] = {name: shaped.get(name, value) for name, value in variables.items()}
+        result.append((f"{key} {index}", evaluated))
+    return result, problems
+
+
 class Checker:
     def __init__(self, program, stack_files, contexts=None, deploy_doc=None):
         self.program = program
@@ -359,6 +489,26 @@ class Checker:
         self.errors.append(message)
 
     def run(self):
+        self.check_program()
+        self.check_iam()
+        self.check_secrets()
+        self.check_service_agents()
+        self.check_least_privilege()
+        self.check_teardown()
+        self.check_dead_letters()
+        self.check_images()
+        self.check_alerts()
+        self.check_connections()
+        self.check_database()
+        self.check_connectivity()
+        self.check_database_roles()
+        self.check_owner_setup("Deploy from GitHub Actions", "and CI's deployer may not enable APIs")
+        self.check_deploy_gates()
+        self.check_uptime_checks()
+        return self.errors
+
+    def check_program(self):
+        """What any program must get right: types, properties, references, names, versions."""
         for name, resource in self.resources.items():
             token = resource.get("type", "")
             try:
@@ -377,23 +527,8 @@ class Checker:
                 except LookupError as e:
                     self.error(f"variables.{name}: {e}")
         self.check_references(self.program, "")
-        self.check_iam()
-        self.check_secrets()
         self.check_names()
         self.check_versions()
-        self.check_service_agents()
-        self.check_least_privilege()
-        self.check_teardown()
-        self.check_dead_letters()
-        self.check_images()
-        self.check_alerts()
-        self.check_connections()
-        self.check_database()
-        self.check_database_roles()
-        self.check_owner_setup()
-        self.check_deploy_gates()
-        self.check_uptime_checks()
-        return self.errors
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -923,6 +1058,67 @@ class Checker:
             if not settings.get("maintenanceWindow"):
                 self.error(f"resources.{name}: set a maintenanceWindow, or updates restart it at any hour")
 
+    # --- private IP: the database's connectivity in this shape ----------------------------------
+
+    def socket_users(self, instance):
+        """(name, template) of every service and job whose template mounts instance's socket."""
+        for token in ("gcp:cloudrunv2:Service", "gcp:cloudrunv2:Job"):
+            for name, props in self.of_type(token):
+                template = props.get("template") or {}
+                if token == "gcp:cloudrunv2:Job":
+                    template = template.get("template") or {}
+                instances = [i for v in template.get("volumes") or []
+                             for i in (v.get("cloudSqlInstance") or {}).get("instances") or []]
+                if any(self.refers_to(str(i), instance) for i in instances):
+                    yield name, template
+
+    def check_connectivity(self):
+        for instance, props in self.of_type("gcp:sql:DatabaseInstance"):
+            ip = (props.get("settings") or {}).get("ipConfiguration") or {}
+            if not isinstance(ip, dict):
+                self.error(f"resources.{instance}: settings.ipConfiguration must be an object in every shape")
+                continue
+            network = ip.get("privateNetwork")
+            public = ip.get("ipv4Enabled", True) is not False  # Cloud SQL's default is a public IP
+            where = f"resources.{instance}.settings.ipConfiguration"
+            if ip.get("authorizedNetworks"):
+                self.error(f"{where}: authorizedNetworks open the database to those addresses directly; only the "
+                           "Cloud SQL connector (IAM-authorized) may get in")
+            if network and public:
+                self.error(f"{where}: a private network and still ipv4Enabled: organizations that enforce "
+                           "constraints/sql.restrictPublicIp refuse the instance, and the connector behind /cloudsql "
+                           "would use the public IP; set ipv4Enabled: false")
+            if network and not NETWORK_PATH.fullmatch(re.sub(r"\$\{[^}]*\}", "x", str(network))):
+                self.error(f"{where}: privateNetwork {network!r} must be the network's path, "
+                           "projects/<project>/global/networks/<name> (Cloud SQL takes no bare name)")
+            if not network and not public and not ip.get("pscConfigs"):
+                self.error(f"{where}: neither a public IP nor a private network: nothing could reach the database")
+            for name, template in self.socket_users(instance):
+                access = template.get("vpcAccess")
+                if not network:
+                    if access is not None:
+                        self.error(f"resources.{name}: template.vpcAccess where the database has a public IP: that "
+                                   "shape has no network (pulumi/network is made for private stacks only), so the "
+                                   "deploy fails; select it with the instance's shape (null for the public one)")
+                    continue
+                if not isinstance(access, dict):
+                    self.error(f"resources.{name}: the database has only a private IP, so {name} needs Direct VPC "
+                               "egress into its network (template.vpcAccess.networkInterfaces): without it the "
+                               "/cloudsql socket cannot reach the instance, and every connection times out")
+                    continue
+                if access.get("connector"):
+                    self.error(f"resources.{name}: template.vpcAccess.connector is a Serverless VPC Access connector, "
+                               "whose instances are billed around the clock; use Direct VPC egress "
+                               "(networkInterfaces), which costs nothing beyond traffic")
+                networks = [str(i.get("network", "")) for i in access.get("networkInterfaces") or []]
+                if not any(n.split("/")[-1] == str(network).split("/")[-1] for n in networks):
+                    self.error(f"resources.{name}: template.vpcAccess.networkInterfaces must name the instance's "
+                               f"network ({str(network).split('/')[-1]}), not {networks or 'none'}")
+                if access.get("egress") != PRIVATE_EGRESS:
+                    self.error(f"resources.{name}: template.vpcAccess.egress must be {PRIVATE_EGRESS}: ALL_TRAFFIC "
+                               "sends Google API and internet traffic into the network too, which then needs Cloud "
+                               f"NAT (paid) or Private Google Access (found {access.get('egress')!r})")
+
     # --- least privilege inside PostgreSQL -----------------------------------------------------
 
     def envs_of(self, props):
@@ -1141,15 +1337,16 @@ class Checker:
             if not invoker_found:
                 self.error(f"resources.{trigger_name}: its service account has no roles/run.invoker on {service}")
 
-    def check_owner_setup(self):
-        section = self.deploy_doc.partition("\n## Deploy from GitHub Actions")[2].split("\n## ")[0]
+    def check_owner_setup(self, heading, why):
+        """The owner's commands in docs/deploy.md's section `heading` enable every API the program
+        declares (and create every account); `why` says why the program may not do it alone."""
+        section = self.deploy_doc.partition(f"\n## {heading}")[2].split("\n## ")[0]
         shell = "\n".join(block for language, _, block in fenced_blocks(section) if language in SHELL_LANGUAGES)
         words = set(re.findall(r"[\w.-]+", shell))
-        where = "docs/deploy.md's owner setup (Deploy from GitHub Actions)"
+        where = f"docs/deploy.md's owner setup ({heading})"
         for name, props in self.of_type("gcp:projects:Service"):
             if props.get("service") not in words:
-                self.error(f"resources.{name}: {where} does not enable {props.get('service')}, and CI's deployer "
-                           "may not enable APIs")
+                self.error(f"resources.{name}: {where} does not enable {props.get('service')}, {why}")
         for name, props in self.of_type("gcp:serviceaccount:Account"):
             if props.get("accountId") not in words:
                 self.error(f"resources.{name}: {where} does not create {props.get('accountId')}, and CI's deployer "
@@ -1171,7 +1368,7 @@ class Checker:
                 if key.split(":")[-1] == "dbPassword" and not (isinstance(value, dict) and "secure" in value):
                     self.error(f"{path}: {key} is in plain text; use pulumi config set --secret")
             project = str(settings.get("gcp:project", ""))
-            is_example = Path(path).name == EXAMPLE_STACK
+            is_example = Path(path).name in EXAMPLE_STACKS
             if is_example and PROJECT_ID.fullmatch(project):
                 self.error(f"{path}: the example's gcp:project {project!r} could be a real project id; use a "
                            "placeholder no project id can match (uppercase, underscores)")
@@ -1241,6 +1438,79 @@ class Checker:
                                f"(uptime_check/check_passed with check_id ${{{name}.uptimeCheckId}})")
 
 
+class NetworkChecker(Checker):
+    """The network program a private stack needs, checked against the main program's settings."""
+
+    def __init__(self, network, main_program, deploy_doc=None):
+        super().__init__(network, [], None, deploy_doc)
+        self.main_defaults = {k: v.get("default") for k, v in
+                              ((main_program.get("config") or {}).items()) if isinstance(v, dict)}
+
+    def run(self):
+        self.check_program()
+        self.check_owner_setup("Private IP", "which the owner enables on purpose first: enabling Compute makes its "
+                               "default service account, whose Editor grant the owner then takes away")
+        networks = self.of_type("gcp:compute:Network")
+        if len(networks) != 1:
+            self.error(f"the network program must make one gcp:compute:Network (found {len(networks)})")
+            return self.errors
+        network, props = networks[0]
+        self.expect_default(f"resources.{network}.name", props.get("name"), "privateNetwork")
+        if props.get("autoCreateSubnetworks") is not False:
+            self.error(f"resources.{network}: autoCreateSubnetworks must be false: an auto-mode network makes a "
+                       "subnet in every region, with ranges that may clash with the peering's")
+        self.check_run_subnet(network)
+        self.check_peering(network)
+        return self.errors
+
+    def expect_default(self, where, value, key):
+        """value, resolved, is the main program's default for config key (or its stacks miss it)."""
+        wanted, got = self.main_defaults.get(key), self.resolve(value)
+        if got != wanted:
+            self.error(f"{where} is {got!r}, but the main program's {key} defaults to {wanted!r}: a private stack "
+                       f"would look for a {key} that is not there")
+
+    def check_run_subnet(self, network):
+        subnets = [(n, p) for n, p in self.of_type("gcp:compute:Subnetwork") if self.refers_to(str(p.get("network")),
+                                                                                               network)]
+        if not subnets:
+            self.error(f"no gcp:compute:Subnetwork of {network} for Cloud Run's Direct VPC egress")
+            return
+        name, props = subnets[0]
+        self.expect_default(f"resources.{name}.name", props.get("name"), "privateSubnet")
+        self.expect_default(f"resources.{name}.region", props.get("region"), "region")
+        cidr = str(self.resolve(props.get("ipCidrRange")))
+        match = re.fullmatch(r"[\d.]+/(\d+)", cidr)
+        if not match or int(match.group(1)) > LARGEST_RUN_SUBNET_PREFIX:
+            self.error(f"resources.{name}: ipCidrRange {cidr!r} must be a /{LARGEST_RUN_SUBNET_PREFIX} or larger: "
+                       "Direct VPC egress needs that, and takes addresses 16 at a time")
+
+    def check_peering(self, network):
+        ranges = [n for n, p in self.of_type("gcp:compute:GlobalAddress")
+                  if p.get("purpose") == "VPC_PEERING" and p.get("addressType") == "INTERNAL"
+                  and self.refers_to(str(p.get("network")), network)]
+        if not ranges:
+            self.error(f"no gcp:compute:GlobalAddress (purpose VPC_PEERING, addressType INTERNAL) on {network}: "
+                       "private services access needs a range for Google's side of the peering")
+        for name in ranges:
+            prefix = str(self.resolve((self.resources[name].get("properties") or {}).get("prefixLength")))
+            if not prefix.isdigit() or int(prefix) > LARGEST_PEERING_PREFIX:
+                self.error(f"resources.{name}: prefixLength {prefix!r} must be {LARGEST_PEERING_PREFIX} or less: "
+                           "Cloud SQL needs a /24 at least")
+        peerings = [(n, p) for n, p in self.of_type("gcp:servicenetworking:Connection")
+                    if p.get("service") == "servicenetworking.googleapis.com"
+                    and self.refers_to(str(p.get("network")), network)]
+        if not peerings:
+            self.error(f"no gcp:servicenetworking:Connection (servicenetworking.googleapis.com) peers {network} with "
+                       "Google's services: Cloud SQL cannot give the instance a private IP on it")
+        for name, props in peerings:
+            if not any(r in self.roots(props.get("reservedPeeringRanges") or []) for r in ranges):
+                self.error(f"resources.{name}: reservedPeeringRanges must name the VPC_PEERING range")
+            if props.get("deletionPolicy") != "ABANDON":
+                self.error(f"resources.{name}: deletionPolicy must be ABANDON: Google refuses to delete the peering "
+                           "while (and for days after) a Cloud SQL instance uses it, so destroy would fail")
+
+
 def serves_path(routes, path):
     """Whether the routes file still lists path among the paths it serves."""
     return f'"{path}"' in (ROOT / routes).read_text()
@@ -1263,7 +1533,7 @@ def logged_errors():
 def load(directory):
     directory = Path(directory)
     program = yaml.safe_load((directory / "Pulumi.yaml").read_text())
-    files = sorted(directory.glob("Pulumi.*.yaml")) + [directory / EXAMPLE_STACK]
+    files = sorted(directory.glob("Pulumi.*.yaml")) + [directory / name for name in EXAMPLE_STACKS]
     stacks = [(p, yaml.safe_load(p.read_text())) for p in files if p.exists()]
     contexts = {}
     for resource in (program.get("resources") or {}).values():
@@ -1276,20 +1546,61 @@ def load(directory):
     return program, stacks, contexts
 
 
+def load_network(directory):
+    """The network program beside the main one (PROGRAM_DIR/network), or None."""
+    path = Path(directory) / NETWORK_PROGRAM / "Pulumi.yaml"
+    return yaml.safe_load(path.read_text()) if path.exists() else None
+
+
 def check(program, stacks, contexts, deploy_doc=None):
-    return Checker(program, stacks, contexts, deploy_doc).run()
+    """Every problem of every shape of the program: those of the first shape as they are, the
+    others' own problems named with their shape."""
+    evaluated, errors = shapes(program)
+    found = shape_index(program)
+    if found and found[1]:
+        key, count, _ = found
+        chosen = [("the program's default", ((program.get("config") or {}).get(key) or {}).get("default"))]
+        for path, stack in stacks:
+            settings = {k.split(":", 1)[-1]: v for k, v in ((stack or {}).get("config") or {}).items()}
+            if key in settings:
+                chosen.append((Path(path).name, settings[key]))
+        errors += [f"{where}: {problem}" for where, value in chosen if (problem := index_problem(key, count, value))]
+    seen = set()
+    for label, shaped in evaluated:
+        for error in Checker(shaped, stacks, contexts, deploy_doc).run():
+            if error not in seen:
+                seen.add(error)
+                errors.append(f"with {label}: {error}" if label and label != evaluated[0][0] else error)
+    private = [label for label, shaped in evaluated for _, r in (shaped.get("resources") or {}).items()
+               if r.get("type") == "gcp:sql:DatabaseInstance"
+               and (((r.get("properties") or {}).get("settings") or {}).get("ipConfiguration") or {}).get(
+                   "ipv4Enabled") is False]
+    if not private:
+        errors.append("no shape gives the database a private IP only (ipv4Enabled: false): organizations that "
+                      "enforce constraints/sql.restrictPublicIp refuse the instance; offer one through a fn::select "
+                      "on a stack setting (docs/deploy.md: Private IP)")
+    return errors
+
+
+def check_network(network, program, deploy_doc=None):
+    return NetworkChecker(network, program, deploy_doc).run()
 
 
 def main():
     if help_asked(__doc__):
         return 0
-    directory = (arguments() or [ROOT / "pulumi"])[0]
+    directory = Path((arguments() or [ROOT / "pulumi"])[0])
     program, stacks, contexts = load(directory)
     errors = check(program, stacks, contexts)
-    return report([f"error: {e}" for e in errors], f"{len(errors)} problem(s) in {directory}/Pulumi.yaml",
-                  f"{directory}/Pulumi.yaml: {len(program.get('resources', {}))} resources: types, properties, "
-                  "references, names, provider versions, IAM, teardown, dead letters, images, retention and alerts "
-                  "check out")
+    network = load_network(directory)
+    if network is not None:
+        errors += [f"{NETWORK_PROGRAM}/Pulumi.yaml: {e}" for e in check_network(network, program)]
+    checked = f"{directory}/Pulumi.yaml" + (f" and {directory}/{NETWORK_PROGRAM}/Pulumi.yaml" if network else "")
+    return report([f"error: {e}" for e in errors], f"{len(errors)} problem(s) in {checked}",
+                  f"{checked}: {len(program.get('resources', {}))} resources in {len(shapes(program)[0])} shape(s), "
+                  f"{len((network or {}).get('resources') or {})} in the network: types, properties, references, "
+                  "names, provider versions, IAM, teardown, dead letters, images, retention, alerts and "
+                  "connectivity check out")
 
 
 if __name__ == "__main__":
