@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from checks.pulumi_program import EXAMPLE_STACK, ROOT, check, load
+from checks.pulumi_program import EXAMPLE_STACK, EXAMPLE_STACKS, ROOT, check, check_network, load, load_network
 
 
 def broken_copies(program, stacks, contexts):
@@ -333,15 +333,141 @@ def broken_copies(program, stacks, contexts):
             "options": {"version": "10.2.0"}}), "does not create pipeline-extra")
     cases["an account the program cannot adopt"] = (
         lambda p: resource(p, "readAccount").pop("createIgnoreAlreadyExists"), "createIgnoreAlreadyExists")
+
+    # issue 30, 4: private IP, the second shape of dbConnectivity
+    def options(p, variable):
+        return p["variables"][variable]["fn::select"][1]
+
+    def private_stack(value):
+        def change(_):
+            for path, stack in stacks:
+                if Path(path).name == EXAMPLE_STACKS[1]:
+                    stack["config"]["rust-pubsub-pipeline:dbConnectivity"] = value
+        return change
+
+    cases.update({
+        "the private shape keeps its public IP": (
+            lambda p: options(p, "dbIpConfiguration")[1].__setitem__("ipv4Enabled", True),
+            "with dbConnectivity 1: resources.pipeline-db.settings.ipConfiguration: a private network and still "
+            "ipv4Enabled"),
+        "a public IP in every shape": (
+            lambda p: options(p, "dbIpConfiguration").__setitem__(1, dict(options(p, "dbIpConfiguration")[0])),
+            "no shape gives the database a private IP only"),
+        "a private network named without its path": (
+            lambda p: options(p, "dbIpConfiguration")[1].__setitem__("privateNetwork", "${privateNetwork}"),
+            "must be the network's path"),
+        "authorized networks on the public IP": (
+            lambda p: options(p, "dbIpConfiguration")[0].__setitem__("authorizedNetworks", [{"value": "0.0.0.0/0"}]),
+            "authorizedNetworks open the database"),
+        "a service without VPC egress in the private shape": (
+            lambda p: resource(p, "readService")["template"].pop("vpcAccess"),
+            "with dbConnectivity 1: resources.readService: the database has only a private IP"),
+        "the migrate job without VPC egress in the private shape": (
+            lambda p: resource(p, "migrateJob")["template"]["template"].pop("vpcAccess"),
+            "with dbConnectivity 1: resources.migrateJob: the database has only a private IP"),
+        "all traffic into the network": (
+            lambda p: options(p, "runVpcAccess")[1].__setitem__("egress", "ALL_TRAFFIC"),
+            "egress must be PRIVATE_RANGES_ONLY"),
+        "a Serverless VPC Access connector": (
+            lambda p: options(p, "runVpcAccess").__setitem__(1, {
+                "connector": "projects/p/locations/us-central1/connectors/c", "egress": "PRIVATE_RANGES_ONLY"}),
+            "billed around the clock"),
+        "egress into another network than the instance's": (
+            lambda p: options(p, "runVpcAccess")[1]["networkInterfaces"][0].__setitem__("network", "default"),
+            "must name the instance's network"),
+        "VPC egress in the public shape": (
+            lambda p: options(p, "runVpcAccess").__setitem__(0, copy.deepcopy(options(p, "runVpcAccess")[1])),
+            "template.vpcAccess where the database has a public IP"),
+        "the shape index typed integer": (
+            lambda p: p["config"]["dbConnectivity"].__setitem__("type", "integer"), "must be declared type: number"),
+        "a shape index that is no setting": (
+            lambda p: p["variables"]["runVpcAccess"]["fn::select"].__setitem__(0, 1), "must be ${<config key>}"),
+        "selections offering different numbers of shapes": (
+            lambda p: options(p, "runVpcAccess").append(None), "as many shapes as the others"),
+        "a default shape that does not exist": (
+            lambda p: p["config"]["dbConnectivity"].__setitem__("default", 2),
+            "the program's default: dbConnectivity 2 must be a whole number from 0 to 1"),
+        "a stack that names its shape in words": (
+            private_stack("private"), "example-private-stack.yaml: dbConnectivity 'private' must be a whole number"),
+        "a stack whose shape is out of range": (
+            private_stack("2"), "example-private-stack.yaml: dbConnectivity '2' must be a whole number"),
+        "an example private stack with a real-looking project id": (
+            lambda _: [stack["config"].__setitem__("gcp:project", "my-gcp-project")
+                       for path, stack in stacks if Path(path).name == EXAMPLE_STACKS[1]], "could be a real"),
+    })
     return cases
+
+
+def broken_networks():
+    """name -> (a change to a copy of the network program, words its error must hold)."""
+
+    def resource(p, name):
+        return p["resources"][name]["properties"]
+
+    return {
+        "an API the owner's commands do not enable": (
+            lambda p: p["resources"].__setitem__("dnsApi", {
+                "type": "gcp:projects:Service", "properties": {"service": "dns.googleapis.com"},
+                "options": {"version": "10.2.0"}}), "does not enable dns.googleapis.com"),
+        "a peering that destroy cannot delete": (
+            lambda p: resource(p, "sqlPeering").pop("deletionPolicy"), "deletionPolicy must be ABANDON"),
+        "a peering on no range": (
+            lambda p: resource(p, "sqlPeering").__setitem__("reservedPeeringRanges", ["other-range"]),
+            "must name the VPC_PEERING range"),
+        "an auto-mode network": (
+            lambda p: resource(p, "network").__setitem__("autoCreateSubnetworks", True),
+            "autoCreateSubnetworks must be false"),
+        "a subnet too small for Direct VPC egress": (
+            lambda p: p["config"]["subnetRange"].__setitem__("default", "10.8.0.0/28"), "must be a /26 or larger"),
+        "a network the main program does not look for": (
+            lambda p: resource(p, "network").__setitem__("name", "vpc"), "privateNetwork defaults to"),
+        "a subnet the main program does not look for": (
+            lambda p: resource(p, "runSubnet").__setitem__("name", "run"), "privateSubnet defaults to"),
+        "a subnet in another region than the main program's": (
+            lambda p: p["config"]["region"].__setitem__("default", "europe-west1"), "region defaults to"),
+        "a range not for peering": (
+            lambda p: resource(p, "sqlRange").__setitem__("purpose", "GCE_ENDPOINT"),
+            "private services access needs a range"),
+        "a range too small for Cloud SQL": (
+            lambda p: p["config"]["sqlRangePrefixLength"].__setitem__("default", 28), "Cloud SQL needs a /24"),
+        "no peering": (
+            lambda p: p["resources"].pop("sqlPeering"), "no gcp:servicenetworking:Connection"),
+        "a misspelt property": (
+            lambda p: resource(p, "runSubnet").__setitem__("ipCidrRang", resource(p, "runSubnet").pop("ipCidrRange")),
+            "ipCidrRang"),
+        "a network name Compute Engine refuses": (
+            lambda p: resource(p, "network").__setitem__("name", "Pipeline_Network"),
+            "not a valid gcp:compute:Network name"),
+        "a provider version not pinned": (
+            lambda p: p["resources"]["sqlRange"]["options"].pop("version"), "options.version"),
+    }
 
 
 class PulumiProgram(unittest.TestCase):
     def setUp(self):
         self.program, self.stacks, self.contexts = load(ROOT / "pulumi")
+        self.network = load_network(ROOT / "pulumi")
 
     def test_the_program_and_its_stacks_pass(self):
         self.assertEqual(check(self.program, self.stacks, self.contexts), [])
+
+    def test_both_shapes_are_checked(self):
+        """The example stacks choose one shape each, and the program offers both."""
+        chosen = {Path(p).name: (s["config"] or {}).get("rust-pubsub-pipeline:dbConnectivity", 0)
+                  for p, s in self.stacks}
+        self.assertEqual((chosen[EXAMPLE_STACKS[0]], chosen[EXAMPLE_STACKS[1]]), (0, 1))
+
+    def test_the_network_program_passes(self):
+        self.assertIsNotNone(self.network)
+        self.assertEqual(check_network(self.network, self.program), [])
+
+    def test_each_broken_network_fails_saying_why(self):
+        for name, (change, expected) in broken_networks().items():
+            with self.subTest(name):
+                network = copy.deepcopy(self.network)
+                change(network)
+                errors = check_network(network, self.program)
+                self.assertTrue(any(expected in e for e in errors), errors)
 
     def test_each_broken_copy_fails_saying_why(self):
         stacks, contexts = self.stacks, self.contexts
