@@ -201,13 +201,18 @@ async fn repair(
     if !superuser_only.is_empty() {
         // Cloud SQL lets its admin take back some of these (REPLICATION): try; PostgreSQL
         // itself lets only a superuser.
+        // Each named only when set: naming even NOSUPERUSER needs a superuser.
         let attempt = async {
-            if state.superuser || state.replication || state.bypassrls {
-                client
-                    .batch_execute(&format!(
-                        "ALTER ROLE {name} NOSUPERUSER NOREPLICATION NOBYPASSRLS"
-                    ))
-                    .await?;
+            for (set, undo) in [
+                (state.superuser, "NOSUPERUSER"),
+                (state.replication, "NOREPLICATION"),
+                (state.bypassrls, "NOBYPASSRLS"),
+            ] {
+                if set {
+                    client
+                        .batch_execute(&format!("ALTER ROLE {name} {undo}"))
+                        .await?;
+                }
             }
             for (other, is_superuser, _) in &state.memberships {
                 if *is_superuser {
