@@ -41,7 +41,7 @@ async fn migrate(database: &Database) -> Result<(), DbError> {
             ),
             Err(e) => {
                 if let Some(earlier) = failed.replace(e) {
-                    log::error!("{earlier}");
+                    log::error!("migrating failed: {earlier}");
                 }
             }
         }
