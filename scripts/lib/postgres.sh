@@ -1,6 +1,13 @@
 # A throwaway PostgreSQL cluster: initdb into a folder, a Unix socket (as Cloud SQL's
 # /cloudsql/... in production) plus 127.0.0.1 on a free port. Works as a normal user and, for
 # CI, as root (the server then runs as the `postgres` user, since PostgreSQL refuses root).
+#
+# Shaped like Cloud SQL, whose users are never superusers: clients log in as `admin`, a LOGIN
+# role with CREATEROLE and CREATEDB and a member of `cloudsqlsuperuser` (a NOLOGIN role with
+# the same two attributes, which owns the `postgres` and `template1` databases), as the user
+# the Cloud SQL API makes is: what needs a superuser fails here as it would there. The
+# bootstrap superuser (PG_SUPERUSER, `postgres`) is kept for what only a superuser can do (a
+# benchmark's extensions, a test that plays someone with more power than Cloud SQL gives).
 # shellcheck shell=bash
 
 # shellcheck source=common.sh
@@ -67,6 +74,26 @@ pg_start() {
     start >/dev/null || { tail -n 20 "$dir/postgres.log" >&2; die "PostgreSQL did not start"; }
   export PGHOST=$PG_SOCKET PGPORT=$PG_PORT PGUSER=postgres PGDATABASE=postgres
   unset PGPASSWORD DATABASE_URL
+  pg_shape_like_cloud_sql
+  export PGUSER=admin PG_SUPERUSER=postgres
+}
+
+# The roles and ownership a Cloud SQL instance has (see the top of this file); idempotent.
+pg_shape_like_cloud_sql() {
+  psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || die "could not make the Cloud SQL-shaped admin role"
+SET client_min_messages = warning;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cloudsqlsuperuser') THEN
+        CREATE ROLE cloudsqlsuperuser NOLOGIN CREATEROLE CREATEDB;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'admin') THEN
+        CREATE ROLE admin LOGIN CREATEROLE CREATEDB IN ROLE cloudsqlsuperuser;
+    END IF;
+END $$;
+ALTER DATABASE postgres OWNER TO cloudsqlsuperuser;
+ALTER DATABASE template1 OWNER TO cloudsqlsuperuser;
+SQL
 }
 
 # pg_running DIR: is the cluster in DIR running?

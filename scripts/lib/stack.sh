@@ -44,12 +44,17 @@ stack_release() {
 stack_start_postgres() {
   mkdir -p "$STACK_DIR/postgres"
   pg_start "$STACK_DIR/postgres"
-  if [ -z "$(psql -X -tAc "SELECT 1 FROM pg_database WHERE datname = '$DATABASE'")" ]; then
+  local owner
+  owner=$(psql -X -tAc "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '$DATABASE'")
+  if [ -z "$owner" ]; then
     psql -X -q -c "CREATE DATABASE $DATABASE"
+  elif [ "$owner" != "$PGUSER" ]; then
+    die "the database $DATABASE in $STACK_DIR belongs to $owner, not to $PGUSER (made by an older version, as the superuser); start afresh with --wipe"
   fi
   export PGDATABASE=$DATABASE
-  # As in production, the schema's owner migrates and makes the functions' login roles
-  # before they start; each function then logs in as its own least-privilege role.
+  # As in production, the schema's owner (admin, no superuser: see lib/postgres.sh) migrates
+  # and makes the functions' login roles before they start; each function then logs in as
+  # its own least-privilege role.
   "$BIN_DIR/migrate" >>"$STACK_DIR/logs/migrate.log" 2>&1 \
     || { tail -n 20 "$STACK_DIR/logs/migrate.log" >&2; die "the migrations failed (log: $STACK_DIR/logs/migrate.log)"; }
 }

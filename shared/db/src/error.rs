@@ -85,6 +85,21 @@ impl DbError {
     }
 
     pub(crate) fn from_postgres(context: &str, error: &tokio_postgres::Error) -> Self {
+        Self::from_postgres_advised(
+            context,
+            error,
+            "; the role lacks a grant: run the migrations as the schema's owner (the migrate job, \
+             or the migrate binary), and check that PGUSER is the function's own role",
+        )
+    }
+
+    /// As [`DbError::from_postgres`], with `privilege_advice` for a missing privilege (42501)
+    /// instead of the functions' (what the role that met it should check).
+    pub(crate) fn from_postgres_advised(
+        context: &str,
+        error: &tokio_postgres::Error,
+        privilege_advice: &str,
+    ) -> Self {
         let kind = match error.code() {
             Some(code) => classify(code.code()),
             // Not a server error: the connection broke, timed out or was refused, or (a bug)
@@ -112,8 +127,7 @@ impl DbError {
         };
         let advice = match (&kind, error.code()) {
             (DbErrorKind::Config, Some(code)) if code.code() == INSUFFICIENT_PRIVILEGE => {
-                "; the role lacks a grant: run the migrations as the schema's owner (the migrate job, \
-                 or the migrate binary), and check that PGUSER is the function's own role"
+                privilege_advice
             }
             (DbErrorKind::Config, _) => {
                 "; a configuration error: check PGUSER, PGPASSWORD (or PGPASSWORD_FILE) and PGDATABASE"

@@ -49,6 +49,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "function_roles",
         include_str!("../migrations/0009_function_roles.sql"),
     ),
+    (
+        10,
+        "function_role_limits",
+        include_str!("../migrations/0010_function_role_limits.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names this schema's migration lock.
@@ -78,7 +83,16 @@ pub(crate) async fn migrate(
 }
 
 async fn apply(client: &mut tokio_postgres::Client) -> Result<(), DbError> {
-    let fail = |e: tokio_postgres::Error| DbError::from_postgres("migrating the schema", &e);
+    // Missing a privilege here is either a function's role meeting a schema the migrate job
+    // has not brought up to date, or the migrate job's role lacking what a migration says.
+    let fail = |e: tokio_postgres::Error| {
+        DbError::from_postgres_advised(
+            "migrating the schema",
+            &e,
+            "; only the schema's owner migrates (the migrate job, or the migrate binary): a \
+             function's own role (its PGUSER) never can, so run the migrate job first",
+        )
+    };
     let transaction = client.transaction().await.map_err(fail)?;
     // Instances that start together wait here while one migrates: longer than the lock and
     // statement timeouts that bound the pipeline's own work.

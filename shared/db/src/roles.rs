@@ -1,6 +1,14 @@
 //! The roles the functions log in as. Migration 0009 makes two groups with the least each
 //! function needs (`pipeline_reader`, `pipeline_writer`); this makes a login role in each,
-//! for the schema's owner to run at deploy time (the `migrate` binary) and in `scripts/dev`.
+//! for the schema's owner to run at deploy time (the `migrate` binary) and in `scripts/dev`,
+//! and brings back to what it should be a login or a group someone changed by hand.
+//!
+//! The owner is no superuser (on Cloud SQL nobody is: the user the API makes has CREATEROLE
+//! and CREATEDB and belongs to `cloudsqlsuperuser`), and PostgreSQL lets only a superuser
+//! name SUPERUSER, REPLICATION or BYPASSRLS, or alter a role that has the first two. So each
+//! attribute is changed only when it differs, and a role that has one of those (which only a
+//! superuser can have given it) is reported as such, with what to do, instead of failing
+//! every deploy on a statement that names them.
 
 use crate::{error::DbError, Database};
 
@@ -34,57 +42,310 @@ impl FunctionRole {
     }
 }
 
+/// The databases every cluster has, which the functions never need: PUBLIC may connect to
+/// them and make temporary tables there by default.
+const MAINTENANCE_DATABASES: &str = "'postgres', 'template1'";
+
+impl Database {
+    /// Takes CONNECT and TEMPORARY on the cluster's maintenance databases (`postgres`,
+    /// `template1`) back from PUBLIC, so the functions' roles reach no database but their
+    /// own, where the role migrating may: only a database's owner, or a member of the role
+    /// that owns it, can (Cloud SQL's admin belongs to `cloudsqlsuperuser`, which owns both).
+    /// The database being migrated is left alone. Returns the databases the functions' roles
+    /// can still reach and that this role cannot close, each with its owner, for the caller
+    /// to report. Call it after [`Database::provision_login`].
+    pub async fn close_maintenance_databases(&self) -> Result<Vec<(String, String)>, DbError> {
+        let client = self.client().await?;
+        let fail =
+            |e: tokio_postgres::Error| provisioning_error("closing the maintenance databases", &e);
+        let open = client
+            .query(
+                &format!(
+                    "SELECT datname::text, pg_get_userbyid(datdba)::text,
+                            pg_has_role(current_user, datdba, 'USAGE')
+                     FROM pg_database
+                     WHERE datname IN ({MAINTENANCE_DATABASES}) AND datname <> current_database()
+                       AND EXISTS (SELECT FROM unnest(ARRAY['pipeline_reader', 'pipeline_writer']) g,
+                                                 unnest(ARRAY['CONNECT', 'TEMPORARY']) p
+                                   WHERE has_database_privilege(g, oid, p))
+                     ORDER BY 1"
+                ),
+                &[],
+            )
+            .await
+            .map_err(fail)?;
+        let mut left = Vec::new();
+        for row in open {
+            let (name, owner, may): (String, String, bool) = (row.get(0), row.get(1), row.get(2));
+            if may {
+                client
+                    .batch_execute(&format!(
+                        "REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC",
+                        ident(&name)
+                    ))
+                    .await
+                    .map_err(fail)?;
+            } else {
+                left.push((name, owner));
+            }
+        }
+        Ok(left)
+    }
+}
+
+/// What a role is now, as far as provisioning cares (`pg_roles`, readable by anyone).
+struct RoleState {
+    superuser: bool,
+    replication: bool,
+    bypassrls: bool,
+    /// Differs from what it should be in an attribute the owner may change: LOGIN, CREATEDB,
+    /// CREATEROLE, INHERIT, CONNECTION LIMIT, VALID UNTIL.
+    ordinary_drift: bool,
+    /// The roles it belongs to, with whether each is a superuser, and whether it may
+    /// grant that membership on (ADMIN OPTION).
+    memberships: Vec<(String, bool, bool)>,
+}
+
+const ROLE_STATE: &str = "
+    SELECT r.rolsuper, r.rolreplication, r.rolbypassrls,
+           r.rolcanlogin <> $2 OR r.rolcreatedb OR r.rolcreaterole OR NOT r.rolinherit
+               OR r.rolconnlimit <> -1
+               OR (r.rolvaliduntil IS NOT NULL AND r.rolvaliduntil <> 'infinity'),
+           ARRAY(SELECT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+                 WHERE m.member = r.oid ORDER BY 1),
+           ARRAY(SELECT g.rolsuper FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+                 WHERE m.member = r.oid ORDER BY g.rolname::text),
+           ARRAY(SELECT m.admin_option FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+                 WHERE m.member = r.oid ORDER BY g.rolname::text)
+    FROM pg_roles r WHERE r.rolname = $1";
+
 impl Database {
     /// Makes `role`'s login (or brings an existing one back to what it should be: a member of
-    /// its group, with no other power) and, when `password` is given, sets its password.
+    /// its group only, with no other power) and, when `password` is given, sets its password.
+    /// Its group is brought back too: NOLOGIN, no power, a member of nothing.
     ///
-    /// Needs a role that may create roles (the schema's owner: on Cloud SQL the user the API
-    /// made). The password travels as a SCRAM-SHA-256 verifier computed here, so the plain
-    /// text never reaches the server, its statement log or `pg_stat_statements`.
+    /// Needs a role with CREATEROLE (the schema's owner: on Cloud SQL the user the API made);
+    /// never a superuser. A role given SUPERUSER, REPLICATION or BYPASSRLS, or made a member
+    /// of a superuser, can be set right only by a superuser: that is a configuration error
+    /// that names the role, what it has, and the way out.
+    ///
+    /// The password travels as a SCRAM-SHA-256 verifier computed here, so the plain text
+    /// never reaches the server, its statement log or `pg_stat_statements`.
     pub async fn provision_login(
         &self,
         role: FunctionRole,
         password: Option<&str>,
     ) -> Result<(), DbError> {
-        let fail = |e: tokio_postgres::Error| {
-            DbError::from_postgres(&format!("provisioning the role {}", role.login()), &e)
-        };
         let client = self.client().await?;
         let (login, group) = (role.login(), role.group());
-        // Names are our own constants; a verifier is base64, digits, '$' and ':' only. Each
-        // change is made only when needed: deploys and tests provision the same cluster-wide
-        // roles again and again, and concurrent catalog updates of one role collide.
-        let mut sql = format!(
-            "DO $$
-             DECLARE other name;
-             BEGIN
-                 IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{login}') THEN
-                     BEGIN
-                         CREATE ROLE {login} LOGIN;
-                     EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-                     END;
-                 END IF;
-                 IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{login}'
-                            AND (rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication
-                                 OR rolbypassrls OR NOT rolinherit OR NOT rolcanlogin)) THEN
-                     ALTER ROLE {login} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION
-                         NOBYPASSRLS INHERIT;
-                 END IF;
-                 FOR other IN SELECT g.rolname FROM pg_auth_members m
-                              JOIN pg_roles g ON g.oid = m.roleid
-                              JOIN pg_roles u ON u.oid = m.member
-                              WHERE u.rolname = '{login}' AND g.rolname <> '{group}' LOOP
-                     EXECUTE format('REVOKE %I FROM {login}', other);
-                 END LOOP;
-                 IF NOT pg_has_role('{login}', '{group}', 'MEMBER') THEN
-                     GRANT {group} TO {login};
-                 END IF;
-             END $$;"
-        );
+        // The group first: while it has a power it must not, so has its login.
+        repair(&client, group, false, None).await?;
+        repair(&client, login, true, Some(group)).await?;
         if let Some(password) = password {
             let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
-            sql.push_str(&format!("ALTER ROLE {login} PASSWORD '{verifier}';"));
+            // A verifier is base64, digits, '$' and ':' only; the name is our own constant.
+            run(
+                &client,
+                login,
+                &format!("ALTER ROLE {login} PASSWORD '{verifier}'"),
+            )
+            .await?;
         }
-        client.batch_execute(&sql).await.map_err(fail)
+        Ok(())
     }
+}
+
+/// Brings `name` to what it should be: LOGIN or NOLOGIN as `login` says, no other attribute,
+/// no connection limit or expiry, a member of `member_of` only (without ADMIN OPTION). Made
+/// first when missing. Each change is made only when needed: deploys and tests provision the
+/// same cluster-wide roles again and again, and concurrent catalog updates of one role collide.
+async fn repair(
+    client: &tokio_postgres::Client,
+    name: &str,
+    login: bool,
+    member_of: Option<&str>,
+) -> Result<(), DbError> {
+    let kind = if login { "LOGIN" } else { "NOLOGIN" };
+    // Names are our own constants. Roles belong to the whole cluster: another database's
+    // deploy (or a test) may be making the same one at this moment.
+    run(
+        client,
+        name,
+        &format!(
+            "DO $$ BEGIN
+                 IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{name}') THEN
+                     CREATE ROLE {name} {kind};
+                 END IF;
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+             END $$"
+        ),
+    )
+    .await?;
+    let state = role_state(client, name, login).await?;
+
+    let mut superuser_only = Vec::new();
+    if state.superuser {
+        superuser_only.push("SUPERUSER".to_owned());
+    }
+    if state.replication {
+        superuser_only.push("REPLICATION".to_owned());
+    }
+    if state.bypassrls {
+        superuser_only.push("BYPASSRLS".to_owned());
+    }
+    for (other, is_superuser, _) in &state.memberships {
+        if *is_superuser {
+            superuser_only.push(format!("membership of the superuser {other}"));
+        }
+    }
+    if !superuser_only.is_empty() {
+        // Cloud SQL lets its admin take back some of these (REPLICATION): try; PostgreSQL
+        // itself lets only a superuser.
+        // Each named only when set: naming even NOSUPERUSER needs a superuser.
+        let attempt = async {
+            for (set, undo) in [
+                (state.superuser, "NOSUPERUSER"),
+                (state.replication, "NOREPLICATION"),
+                (state.bypassrls, "NOBYPASSRLS"),
+            ] {
+                if set {
+                    client
+                        .batch_execute(&format!("ALTER ROLE {name} {undo}"))
+                        .await?;
+                }
+            }
+            for (other, is_superuser, _) in &state.memberships {
+                if *is_superuser {
+                    client
+                        .batch_execute(&format!("REVOKE {} FROM {name}", ident(other)))
+                        .await?;
+                }
+            }
+            Ok::<_, tokio_postgres::Error>(())
+        };
+        if let Err(e) = attempt.await {
+            return Err(superuser_only_drift(client, name, login, &superuser_only, &e).await);
+        }
+    }
+
+    if state.ordinary_drift {
+        run(
+            client,
+            name,
+            &format!(
+                "ALTER ROLE {name} {kind} NOCREATEDB NOCREATEROLE INHERIT CONNECTION LIMIT -1 \
+                 VALID UNTIL 'infinity'"
+            ),
+        )
+        .await?;
+    }
+    for (other, is_superuser, admin_option) in &state.memberships {
+        if Some(other.as_str()) == member_of {
+            if *admin_option {
+                run(
+                    client,
+                    name,
+                    &format!("REVOKE ADMIN OPTION FOR {other} FROM {name}"),
+                )
+                .await?;
+            }
+        } else if !is_superuser {
+            run(
+                client,
+                name,
+                &format!("REVOKE {} FROM {name}", ident(other)),
+            )
+            .await?;
+        }
+    }
+    if let Some(group) = member_of {
+        if !state.memberships.iter().any(|(g, _, _)| g == group) {
+            run(client, name, &format!("GRANT {group} TO {name}")).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn role_state(
+    client: &tokio_postgres::Client,
+    name: &str,
+    login: bool,
+) -> Result<RoleState, DbError> {
+    let row = client
+        .query_one(ROLE_STATE, &[&name, &login])
+        .await
+        .map_err(|e| provisioning_error(name, &e))?;
+    let names: Vec<String> = row.get(4);
+    let superusers: Vec<bool> = row.get(5);
+    let admin_options: Vec<bool> = row.get(6);
+    Ok(RoleState {
+        superuser: row.get(0),
+        replication: row.get(1),
+        bypassrls: row.get(2),
+        ordinary_drift: row.get(3),
+        memberships: names
+            .into_iter()
+            .zip(superusers)
+            .zip(admin_options)
+            .map(|((n, s), a)| (n, s, a))
+            .collect(),
+    })
+}
+
+/// A role name someone else chose, quoted for SQL.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+async fn run(client: &tokio_postgres::Client, name: &str, sql: &str) -> Result<(), DbError> {
+    client
+        .batch_execute(sql)
+        .await
+        .map_err(|e| provisioning_error(name, &e))
+}
+
+/// A failure to make or repair `name`. Lacking a privilege here is the migrating role's
+/// fault, not a function's: say what that role needs.
+fn provisioning_error(name: &str, error: &tokio_postgres::Error) -> DbError {
+    DbError::from_postgres_advised(
+        &format!("provisioning the role {name}"),
+        error,
+        "; the role that migrates (PGUSER of the migrate job: the schema's owner) needs \
+         CREATEROLE to make and repair the functions' roles, as Cloud SQL's admin user has",
+    )
+}
+
+/// `name` has powers only a superuser can take back, and the migrating role could not.
+async fn superuser_only_drift(
+    client: &tokio_postgres::Client,
+    name: &str,
+    login: bool,
+    what: &[String],
+    error: &tokio_postgres::Error,
+) -> DbError {
+    let me: String = match client.query_one("SELECT current_user::text", &[]).await {
+        Ok(row) => row.get(0),
+        Err(_) => "the role that migrates".into(),
+    };
+    let cause = error
+        .as_db_error()
+        .map_or_else(|| error.to_string(), |db| db.message().to_owned());
+    // A login holds nothing of its own (its group holds the grants), so it can be made
+    // afresh; a group cannot (the migrations that granted it do not run again).
+    let or_drop = if login {
+        format!(
+            ", or, unless it is a superuser itself, drop it (DROP ROLE {name}, as {me}) for the \
+             next deploy to make it afresh"
+        )
+    } else {
+        String::new()
+    };
+    DbError::config(format!(
+        "provisioning the role {name}: it has {}, which only a superuser can give or take \
+         back ({cause}), and {me} is not one; no function may run with that power, so the \
+         deploy stops here. A superuser must run ALTER ROLE {name} NOSUPERUSER \
+         NOREPLICATION NOBYPASSRLS (and revoke the superuser membership){or_drop} \
+         (docs/operations.md, \"A function's role changed by hand\")",
+        what.join(", ")
+    ))
 }

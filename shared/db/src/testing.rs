@@ -19,11 +19,23 @@ pub async fn plain_client(config: &DbConfig) -> tokio_postgres::Client {
     client
 }
 
+/// The cluster's bootstrap superuser, which `scripts/lib/postgres.sh` names in
+/// `PG_SUPERUSER`: for what a test does with more power than Cloud SQL gives anyone.
+pub fn superuser() -> String {
+    std::env::var("PG_SUPERUSER").unwrap_or_else(|_| "postgres".into())
+}
+
+/// A connection as the cluster's superuser to the database `config` names.
+pub async fn superuser_client(config: &DbConfig) -> tokio_postgres::Client {
+    plain_client(&config.with_user(&superuser())).await
+}
+
 /// A database of the test's own, dropped with the cluster.
 pub struct TestDatabase {
     /// Its name in the cluster.
     pub name: String,
-    /// How to reach it, as the cluster's owner.
+    /// How to reach it, as its owner: `admin`, shaped like the user the Cloud SQL API makes
+    /// (no superuser; CREATEROLE, CREATEDB, a member of `cloudsqlsuperuser`).
     pub config: DbConfig,
     /// A handle on it, as the functions have one.
     pub database: Database,
@@ -50,6 +62,21 @@ impl TestDatabase {
             "these tests need PostgreSQL: run them through scripts/test, which starts a throwaway cluster"
         );
         let admin = DbConfig::from_env().expect("database settings");
+        let admin_client = plain_client(&admin).await;
+        let superuser: bool = admin_client
+            .query_one(
+                "SELECT rolsuper FROM pg_roles WHERE rolname = current_user",
+                &[],
+            )
+            .await
+            .expect("the test role")
+            .get(0);
+        // A superuser passes what fails on Cloud SQL, whose users never are one.
+        assert!(
+            !superuser,
+            "the tests must run as a Cloud SQL-shaped admin, not a superuser: run them through \
+             scripts/test (see scripts/lib/postgres.sh)"
+        );
         let name = format!(
             "test_{}_{}_{}",
             std::process::id(),
@@ -59,8 +86,7 @@ impl TestDatabase {
                 .unwrap()
                 .subsec_nanos()
         );
-        plain_client(&admin)
-            .await
+        admin_client
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .await
             .expect("create the test database");
@@ -96,7 +122,7 @@ impl TestDatabase {
 pub struct OwnCluster {
     dir: std::path::PathBuf,
     options: String,
-    /// How to reach it, as its owner.
+    /// How to reach it, as the Cloud SQL-shaped admin (see [`TestDatabase::config`]).
     pub config: DbConfig,
 }
 
@@ -144,6 +170,11 @@ impl OwnCluster {
     /// A direct connection over the Unix socket, to check what was stored.
     pub async fn client(&self) -> tokio_postgres::Client {
         plain_client(&self.config).await
+    }
+
+    /// A direct connection as the cluster's superuser.
+    pub async fn superuser_client(&self) -> tokio_postgres::Client {
+        superuser_client(&self.config).await
     }
 
     /// Stops the server at once, as a crash would.

@@ -18,22 +18,41 @@ fn password_variable(role: FunctionRole) -> &'static str {
     }
 }
 
+/// Migrates, then provisions every role: a role that cannot be set right is said, and the
+/// others are still provisioned; it fails if any could not be. Then closes the maintenance
+/// databases to the functions' roles, or says why it cannot.
 async fn migrate(database: &Database) -> Result<(), DbError> {
     database.check().await?;
+    let mut failed = None;
     for role in FunctionRole::ALL {
         let password = std::env::var(password_variable(role))
             .ok()
             .filter(|p| !p.is_empty());
-        database.provision_login(role, password.as_deref()).await?;
-        log::info!(
-            "role {} ready (member of {}{})",
-            role.login(),
-            role.group(),
-            if password.is_some() {
-                ", password set"
-            } else {
-                ""
+        match database.provision_login(role, password.as_deref()).await {
+            Ok(()) => log::info!(
+                "role {} ready (member of {}{})",
+                role.login(),
+                role.group(),
+                if password.is_some() {
+                    ", password set"
+                } else {
+                    ""
+                }
+            ),
+            Err(e) => {
+                if let Some(earlier) = failed.replace(e) {
+                    log::error!("migrating failed: {earlier}");
+                }
             }
+        }
+    }
+    if let Some(error) = failed {
+        return Err(error);
+    }
+    for (name, owner) in database.close_maintenance_databases().await? {
+        log::warn!(
+            "the functions' roles can still connect to the database {name} (PUBLIC may): only \
+             its owner, {owner}, can run REVOKE CONNECT, TEMPORARY ON DATABASE {name} FROM PUBLIC"
         );
     }
     Ok(())

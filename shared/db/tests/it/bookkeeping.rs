@@ -85,9 +85,9 @@ async fn one_session_prunes_at_a_time() {
     test.database.write_users(&[message("old")]).await.unwrap();
     age_keys(&test, &["old"], 9).await;
     let other = test.client.transaction().await.unwrap();
-    // The lock prune_processed_messages takes (migration 0007), held by another session.
+    // The turn prune_processed_messages takes (migration 0010), held by another session.
     other
-        .execute("SELECT pg_advisory_xact_lock(482956635749)", &[])
+        .execute("SELECT FROM prune_turn FOR UPDATE", &[])
         .await
         .unwrap();
 

@@ -308,10 +308,11 @@ fn make_certificates(dir: &Path) {
 fn tcp_config(cluster: &OwnCluster, host: &str, mode: &str, root: Option<&Path>) -> DbConfig {
     let port = cluster.config.postgres().get_ports()[0].to_string();
     let root = root.map(|p| p.to_str().unwrap().to_owned());
+    let user = cluster.config.postgres().get_user().unwrap().to_owned();
     DbConfig::from_lookup(|key| match key {
         "PGHOST" => Some(host.to_owned()),
         "PGPORT" => Some(port.clone()),
-        "PGUSER" => Some("postgres".into()),
+        "PGUSER" => Some(user.clone()),
         "PGDATABASE" => Some("postgres".into()),
         "PGSSLMODE" => Some(mode.to_owned()),
         "PGSSLROOTCERT" => root.clone(),
