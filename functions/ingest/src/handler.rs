@@ -1,6 +1,5 @@
 //! One delivery: decode, validate, write, or keep as a dead letter.
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use cloudevents::{event::Data, AttributesReader, Event};
 use shared::{
     db::{
@@ -11,7 +10,11 @@ use shared::{
     pubsub::{MessagePublishedData, PubsubMessage},
 };
 
-use crate::{message::parse_user, tally::Outcome};
+use crate::{
+    delivery_key::{blank_event_key, blank_id_key, delivery_key, is_blank},
+    message::parse_user,
+    tally::Outcome,
+};
 
 /// Handles one delivery; on success, says whether it stored the message or had before.
 pub(crate) async fn ingest(
@@ -62,7 +65,10 @@ async fn process(event: Event, writer: &UserWriter) -> Result<Outcome, Failure> 
     };
     // The event's own copy of the data (up to ~14 MB) is not needed past this point.
     drop(event);
-    let key = delivery_key(&message.message_id, message.publish_time);
+    let key = match is_blank(&message.message_id) {
+        true => blank_id_key(&message),
+        false => delivery_key(&message.message_id, message.publish_time),
+    };
     store(message, key, writer).await
 }
 
@@ -74,6 +80,12 @@ pub(crate) async fn store(
     key: DeliveryKey,
     writer: &UserWriter,
 ) -> Result<Outcome, Failure> {
+    if is_blank(&message.message_id) {
+        let reason = "message.messageId is blank (empty or only whitespace): a redelivery of it \
+                      could not be told from another message";
+        let letter = dead_letter_for(key, message, reason.to_owned());
+        return Err(Failure::permanent(letter));
+    }
     let user = match parse_user(&message.data) {
         Ok(user) => user,
         Err(invalid) => {
@@ -112,20 +124,6 @@ pub(crate) async fn store(
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// What makes a message the same message: its id and its publish time. Pub/Sub ids are
-/// unique per topic, but the emulator numbers them from 1 again after every restart; the
-/// publish time, which a redelivery keeps, tells a reused id apart.
-fn delivery_key(message_id: &str, publish_time: Option<DateTime<Utc>>) -> DeliveryKey {
-    let raw = match publish_time {
-        Some(time) => format!(
-            "{message_id}@{}",
-            time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-        ),
-        None => message_id.to_owned(),
-    };
-    DeliveryKey::new(&raw)
 }
 
 /// Stores the letter, and answers with `reply` as the reason.
@@ -180,8 +178,12 @@ fn dead_letter_for_event(event: &Event, reason: String) -> DeadLetter {
         .filter(serde_json::Value::is_object)
         .unwrap_or_else(|| serde_json::json!({}));
     let time = event.time().copied();
+    let delivery_key = match is_blank(event.id()) {
+        true => blank_event_key(event.ty(), time, &payload),
+        false => delivery_key(event.id(), time),
+    };
     DeadLetter {
-        delivery_key: delivery_key(event.id(), time),
+        delivery_key,
         message_id: event.id().to_owned(),
         publish_time: time,
         payload,
