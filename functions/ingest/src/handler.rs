@@ -1,5 +1,6 @@
 //! One delivery: decode, validate, write, or keep as a dead letter.
 
+use chrono::{DateTime, TimeDelta, Utc};
 use cloudevents::{event::Data, AttributesReader, Event};
 use shared::{
     db::{
@@ -56,6 +57,7 @@ impl Failure {
 
 /// Decodes one delivery and stores its message: what Pub/Sub's deliveries go through.
 async fn process(event: Event, writer: &UserWriter) -> Result<Outcome, Failure> {
+    let received_at = Utc::now();
     let message = match MessagePublishedData::from_event(&event) {
         Ok(published) => published.message,
         Err(e) => {
@@ -69,15 +71,17 @@ async fn process(event: Event, writer: &UserWriter) -> Result<Outcome, Failure> 
         true => blank_id_key(&message),
         false => delivery_key(&message.message_id, message.publish_time),
     };
-    store(message, key, writer).await
+    store(message, key, received_at, writer).await
 }
 
 /// Validates and writes one decoded message under `key`, keeping nothing: the one entry that
 /// a Pub/Sub delivery and a replayed dead letter (under the key it was kept with, so that a
-/// replay and a late redelivery are one message) both go through.
+/// replay and a late redelivery are one message) both go through. `received_at` is when
+/// ingest first received it (for a letter, when it was kept).
 pub(crate) async fn store(
     message: PubsubMessage,
     key: DeliveryKey,
+    received_at: DateTime<Utc>,
     writer: &UserWriter,
 ) -> Result<Outcome, Failure> {
     if is_blank(&message.message_id) {
@@ -98,6 +102,7 @@ pub(crate) async fn store(
         user_id: user.user_id,
         email: user.email,
         name: user.name,
+        published_at: update_time(message.publish_time, received_at),
     };
     match writer.write(new_user).await {
         // Counted, and summed up at INFO by the tally; one line each only at DEBUG.
@@ -108,6 +113,10 @@ pub(crate) async fn store(
         Ok(WriteOutcome::AlreadyProcessed) => {
             log::debug!("message {key}: processed before, nothing to do");
             Ok(Outcome::Redelivered)
+        }
+        Ok(WriteOutcome::Superseded { user_id }) => {
+            log::debug!("message {key}: user {user_id} holds a newer update; nothing changed");
+            Ok(Outcome::Superseded)
         }
         Ok(WriteOutcome::HeldElsewhere { user_id }) => Err(DbError::busy(format!(
             "message {key}: user {user_id} is held by another database session; asking for a redelivery"
@@ -124,6 +133,20 @@ pub(crate) async fn store(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// How far ahead of the moment a message was received its publish time may be, for clocks
+/// that disagree by that much.
+const CLOCK_SKEW: TimeDelta = TimeDelta::minutes(1);
+
+/// What orders a message against the other updates of its user (the newest wins): its
+/// publish time, or without one when it was received. A publish time past that moment (and
+/// the clock skew) counts as that moment: a message cannot claim the future and so stand
+/// against every later update.
+fn update_time(publish_time: Option<DateTime<Utc>>, received_at: DateTime<Utc>) -> DateTime<Utc> {
+    publish_time.map_or(received_at, |published| {
+        published.min(received_at + CLOCK_SKEW)
+    })
 }
 
 /// Stores the letter, and answers with `reply` as the reason.

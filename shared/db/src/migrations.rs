@@ -49,6 +49,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "function_roles",
         include_str!("../migrations/0009_function_roles.sql"),
     ),
+    (
+        11,
+        "newest_update_wins",
+        include_str!("../migrations/0011_newest_update_wins.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names this schema's migration lock.

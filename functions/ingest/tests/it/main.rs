@@ -6,3 +6,4 @@ mod common;
 mod ingest;
 mod inputs;
 mod memory;
+mod ordering;

@@ -80,6 +80,7 @@ async fn ingest_writes_through_every_path_of_its_own_and_cannot_drop_or_create()
         user_id,
         email: "ada@example.com".into(),
         name: "Ada".into(),
+        published_at: chrono::Utc::now(),
     };
     // New users, an explicit id, the same id again (an update), a redelivery.
     ingest
