@@ -6,7 +6,7 @@ use base64::Engine;
 use http::StatusCode;
 use serde_json::json;
 
-use ingest::testing::{deliver_published_at, deliver_raw};
+use ingest::testing::{deliver, deliver_published_at, deliver_raw};
 use shared::testing::{Reply, TestDatabase, TestServer};
 
 async fn start(db: &TestDatabase) -> TestServer {
@@ -182,5 +182,71 @@ async fn keys_stored_before_the_upgrade_still_name_their_messages() {
     assert_eq!(reply.status, StatusCode::OK, "{}", body(&reply));
     assert_eq!(db.count("SELECT count(*) FROM users").await, 0);
     assert_eq!(db.count("SELECT count(*) FROM processed_messages").await, 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_field_given_twice_is_a_dead_letter_that_names_it() {
+    let db = TestDatabase::create().await;
+    let server = start(&db).await;
+    let cases = [
+        (
+            "twice-user-id",
+            r#"{"user_id": 1, "email": "a@example.com", "name": "A", "user_id": 2}"#,
+            "user_id",
+        ),
+        // The same name, escaped: still the same field.
+        (
+            "escaped-twice",
+            r#"{"user_id": 1, "email": "a@example.com", "name": "A", "user\u005fid": 2}"#,
+            "user_id",
+        ),
+        (
+            "twice-name",
+            r#"{"email": "a@example.com", "name": "A", "name": "B"}"#,
+            "name",
+        ),
+    ];
+    for (id, data, field) in cases {
+        let reply = deliver(&server, id, data.as_bytes()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{id}");
+        let told = body(&reply);
+        assert!(
+            told.contains("discarded")
+                && told.contains(&format!("{field} is given more than once")),
+            "{id}: {told}"
+        );
+    }
+    assert_eq!(db.count("SELECT count(*) FROM users").await, 0);
+    assert_eq!(db.count("SELECT count(*) FROM dead_letters").await, 3);
+    // A field ingest does not read is ignored, however often it comes.
+    let ignored = r#"{"email": "n@example.com", "name": "N", "note": 1, "note": 2}"#;
+    let reply = deliver(&server, "twice-ignored", ignored.as_bytes()).await;
+    assert!(reply.body.is_empty(), "{}", body(&reply));
+    assert_eq!(db.count("SELECT count(*) FROM users").await, 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_leading_byte_order_mark_is_ignored_and_one_anywhere_else_is_not_json() {
+    let db = TestDatabase::create().await;
+    let server = start(&db).await;
+    let json = r#"{"user_id": 5, "email": "bom@example.com", "name": "Bom"}"#;
+    let reply = deliver(&server, "bom", format!("\u{FEFF}{json}").as_bytes()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.body.is_empty(), "{}", body(&reply));
+    assert_eq!(
+        db.count("SELECT count(*) FROM users WHERE user_id = 5")
+            .await,
+        1
+    );
+    for (id, data) in [
+        ("two-boms", format!("\u{FEFF}\u{FEFF}{json}")),
+        ("bom-after-space", format!(" \u{FEFF}{json}")),
+    ] {
+        let reply = deliver(&server, id, data.as_bytes()).await;
+        assert!(body(&reply).contains("not JSON"), "{id}: {}", body(&reply));
+    }
+    assert_eq!(db.count("SELECT count(*) FROM dead_letters").await, 2);
     server.stop().await;
 }
