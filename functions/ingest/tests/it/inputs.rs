@@ -3,7 +3,7 @@
 //! a leading byte order mark. Through the real handler, against a real PostgreSQL.
 
 use base64::Engine;
-use http::StatusCode;
+use http::{Method, StatusCode};
 use serde_json::json;
 
 use ingest::testing::{deliver, deliver_published_at, deliver_raw};
@@ -250,3 +250,66 @@ async fn a_leading_byte_order_mark_is_ignored_and_one_anywhere_else_is_not_json(
     assert_eq!(db.count("SELECT count(*) FROM dead_letters").await, 2);
     server.stop().await;
 }
+
+/// The envelope too: a delivery whose Pub/Sub message gives `data` (or its id) twice is
+/// never read one way among several. In binary mode (Eventarc's) the typed payload refuses
+/// it and it is a dead letter; a structured-mode event or a raw push body, which the
+/// framework parses into a tree, is refused with 400 before it is read.
+#[tokio::test]
+async fn a_message_that_gives_its_data_twice_is_never_read_one_way() {
+    let db = TestDatabase::create().await;
+    let server = start(&db).await;
+    let encode = |name: &str| {
+        let user = json!({"user_id": 1, "email": "a@example.com", "name": name});
+        base64::engine::general_purpose::STANDARD.encode(user.to_string())
+    };
+    let (a, b) = (encode("A"), encode("B"));
+    let message = |id: &str| format!(r#"{{"data": "{a}", "messageId": "{id}", "data": "{b}"}}"#);
+
+    let binary = format!(r#"{{"message": {}}}"#, message("binary"));
+    let reply = deliver_raw(&server, "binary", PUBLISHED, binary).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(
+        body(&reply).contains("duplicate field `data`"),
+        "{}",
+        body(&reply)
+    );
+
+    let structured = format!(
+        r#"{{"specversion": "1.0", "id": "s", "source": "//pubsub", "type": "{PUBLISHED}",
+            "datacontenttype": "application/json", "data": {{"message": {}}}}}"#,
+        message("structured")
+    );
+    let push = format!(
+        r#"{{"message": {}, "subscription": "projects/p/subscriptions/s"}}"#,
+        message("push")
+    );
+    for (form, content_type, body_sent) in [
+        ("structured", "application/cloudevents+json", structured),
+        ("push", "application/json", push),
+    ] {
+        let reply = server
+            .send(
+                Method::POST,
+                "/",
+                &[("content-type", content_type)],
+                body_sent,
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{form}: {}",
+            body(&reply)
+        );
+        assert!(
+            body(&reply).contains("\\\"data\\\" is given twice"),
+            "{form}: {}",
+            body(&reply)
+        );
+    }
+    assert_eq!(db.count("SELECT count(*) FROM users").await, 0);
+    server.stop().await;
+}
+
+const PUBLISHED: &str = "google.cloud.pubsub.topic.v1.messagePublished";
