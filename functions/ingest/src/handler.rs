@@ -1,6 +1,6 @@
 //! One delivery: decode, validate, write, or keep as a dead letter.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use cloudevents::{event::Data, AttributesReader, Event};
 use shared::{
     db::{
@@ -11,7 +11,11 @@ use shared::{
     pubsub::{MessagePublishedData, PubsubMessage},
 };
 
-use crate::{message::parse_user, tally::Outcome};
+use crate::{
+    delivery_key::{blank_event_key, blank_id_key, delivery_key, is_blank},
+    message::parse_user,
+    tally::Outcome,
+};
 
 /// Handles one delivery; on success, says whether it stored the message or had before.
 pub(crate) async fn ingest(
@@ -53,6 +57,7 @@ impl Failure {
 
 /// Decodes one delivery and stores its message: what Pub/Sub's deliveries go through.
 async fn process(event: Event, writer: &UserWriter) -> Result<Outcome, Failure> {
+    let received_at = Utc::now();
     let message = match MessagePublishedData::from_event(&event) {
         Ok(published) => published.message,
         Err(e) => {
@@ -62,18 +67,29 @@ async fn process(event: Event, writer: &UserWriter) -> Result<Outcome, Failure> 
     };
     // The event's own copy of the data (up to ~14 MB) is not needed past this point.
     drop(event);
-    let key = delivery_key(&message.message_id, message.publish_time);
-    store(message, key, writer).await
+    let key = match is_blank(&message.message_id) {
+        true => blank_id_key(&message),
+        false => delivery_key(&message.message_id, message.publish_time),
+    };
+    store(message, key, received_at, writer).await
 }
 
 /// Validates and writes one decoded message under `key`, keeping nothing: the one entry that
 /// a Pub/Sub delivery and a replayed dead letter (under the key it was kept with, so that a
-/// replay and a late redelivery are one message) both go through.
+/// replay and a late redelivery are one message) both go through. `received_at` is when
+/// ingest first received it (for a letter, when it was kept).
 pub(crate) async fn store(
     message: PubsubMessage,
     key: DeliveryKey,
+    received_at: DateTime<Utc>,
     writer: &UserWriter,
 ) -> Result<Outcome, Failure> {
+    if is_blank(&message.message_id) {
+        let reason = "message.messageId is blank (empty or only whitespace): a redelivery of it \
+                      could not be told from another message";
+        let letter = dead_letter_for(key, message, reason.to_owned());
+        return Err(Failure::permanent(letter));
+    }
     let user = match parse_user(&message.data) {
         Ok(user) => user,
         Err(invalid) => {
@@ -86,6 +102,7 @@ pub(crate) async fn store(
         user_id: user.user_id,
         email: user.email,
         name: user.name,
+        published_at: update_time(message.publish_time, received_at),
     };
     match writer.write(new_user).await {
         // Counted, and summed up at INFO by the tally; one line each only at DEBUG.
@@ -96,6 +113,10 @@ pub(crate) async fn store(
         Ok(WriteOutcome::AlreadyProcessed) => {
             log::debug!("message {key}: processed before, nothing to do");
             Ok(Outcome::Redelivered)
+        }
+        Ok(WriteOutcome::Superseded { user_id }) => {
+            log::debug!("message {key}: user {user_id} holds a newer update; nothing changed");
+            Ok(Outcome::Superseded)
         }
         Ok(WriteOutcome::HeldElsewhere { user_id }) => Err(DbError::busy(format!(
             "message {key}: user {user_id} is held by another database session; asking for a redelivery"
@@ -114,18 +135,18 @@ pub(crate) async fn store(
     }
 }
 
-/// What makes a message the same message: its id and its publish time. Pub/Sub ids are
-/// unique per topic, but the emulator numbers them from 1 again after every restart; the
-/// publish time, which a redelivery keeps, tells a reused id apart.
-fn delivery_key(message_id: &str, publish_time: Option<DateTime<Utc>>) -> DeliveryKey {
-    let raw = match publish_time {
-        Some(time) => format!(
-            "{message_id}@{}",
-            time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-        ),
-        None => message_id.to_owned(),
-    };
-    DeliveryKey::new(&raw)
+/// How far ahead of the moment a message was received its publish time may be, for clocks
+/// that disagree by that much.
+const CLOCK_SKEW: TimeDelta = TimeDelta::minutes(1);
+
+/// What orders a message against the other updates of its user (the newest wins): its
+/// publish time, or without one when it was received. A publish time past that moment (and
+/// the clock skew) counts as that moment: a message cannot claim the future and so stand
+/// against every later update.
+fn update_time(publish_time: Option<DateTime<Utc>>, received_at: DateTime<Utc>) -> DateTime<Utc> {
+    publish_time.map_or(received_at, |published| {
+        published.min(received_at + CLOCK_SKEW)
+    })
 }
 
 /// Stores the letter, and answers with `reply` as the reason.
@@ -180,8 +201,12 @@ fn dead_letter_for_event(event: &Event, reason: String) -> DeadLetter {
         .filter(serde_json::Value::is_object)
         .unwrap_or_else(|| serde_json::json!({}));
     let time = event.time().copied();
+    let delivery_key = match is_blank(event.id()) {
+        true => blank_event_key(event.ty(), time, &payload),
+        false => delivery_key(event.id(), time),
+    };
     DeadLetter {
-        delivery_key: delivery_key(event.id(), time),
+        delivery_key,
         message_id: event.id().to_owned(),
         publish_time: time,
         payload,

@@ -7,6 +7,7 @@
 //! - A transient failure is answered 503, so Pub/Sub redelivers it later.
 //! - A 2xx is sent only once the row is committed.
 
+mod delivery_key;
 mod handler;
 mod housekeeping;
 mod message;

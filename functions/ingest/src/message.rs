@@ -1,8 +1,15 @@
 //! The user a message carries: UTF-8 JSON `{"email": ..., "name": ..., "user_id": 7}`, with
 //! `user_id` optional and unknown fields ignored, checked against the rules below.
+//!
+//! Read deliberately where JSON leaves room: a field ingest reads must be given once (JSON
+//! parsers disagree on which of two values counts; serde_json keeps the last), while the
+//! fields it ignores are skipped unread, repeated or not; one leading byte order mark is
+//! ignored, as RFC 8259 §8.1 lets a parser do (Windows tools write one), and a mark anywhere
+//! else is not JSON.
 
 use std::fmt;
 
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
 const MAX_CHARS: usize = 255;
@@ -24,6 +31,8 @@ pub enum InvalidUser {
     /// What the JSON parser said.
     NotJson(String),
     NotAnObject,
+    /// A field ingest reads is given more than once.
+    Repeated(&'static str),
     Missing(&'static str),
     NotAString(&'static str),
     /// `user_id` is not a positive 32-bit integer; the number when it was one.
@@ -44,6 +53,10 @@ impl fmt::Display for InvalidUser {
             Self::NotUtf8(e) => write!(f, "message data is not UTF-8: {e}"),
             Self::NotJson(e) => write!(f, "message data is not JSON: {e}"),
             Self::NotAnObject => f.write_str("message data must be a JSON object"),
+            Self::Repeated(field) => write!(
+                f,
+                "{field} is given more than once: which value is meant is ambiguous"
+            ),
             Self::Missing(field) => write!(f, "{field} is missing"),
             Self::NotAString(field) => write!(f, "{field} must be a string"),
             Self::BadUserId(Some(n)) => {
@@ -73,21 +86,113 @@ impl std::error::Error for InvalidUser {}
 /// Parses and validates message data; the error says exactly what is wrong.
 pub fn parse_user(data: &[u8]) -> Result<UserMessage, InvalidUser> {
     let text = std::str::from_utf8(data).map_err(InvalidUser::NotUtf8)?;
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| InvalidUser::NotJson(e.to_string()))?;
-    let Value::Object(fields) = value else {
-        return Err(InvalidUser::NotAnObject);
-    };
-    let text_field = |name: &'static str| match fields.get(name) {
+    let fields = user_fields(text.strip_prefix('\u{FEFF}').unwrap_or(text))?;
+    if let Some(field) = fields.repeated {
+        return Err(InvalidUser::Repeated(field));
+    }
+    Ok(UserMessage {
+        user_id: user_id(fields.user_id.as_ref())?,
+        email: email(text_field(fields.email.as_ref(), "email")?)?,
+        name: name(text_field(fields.name.as_ref(), "name")?)?,
+    })
+}
+
+fn text_field<'a>(value: Option<&'a Value>, name: &'static str) -> Result<&'a str, InvalidUser> {
+    match value {
         None | Some(Value::Null) => Err(InvalidUser::Missing(name)),
         Some(Value::String(s)) => Ok(s.as_str()),
         Some(_) => Err(InvalidUser::NotAString(name)),
-    };
-    Ok(UserMessage {
-        user_id: user_id(fields.get("user_id"))?,
-        email: email(text_field("email")?)?,
-        name: name(text_field("name")?)?,
-    })
+    }
+}
+
+/// The fields of a JSON object that ingest reads, and the first of them given twice.
+#[derive(Default)]
+struct UserFields {
+    user_id: Option<Value>,
+    email: Option<Value>,
+    name: Option<Value>,
+    repeated: Option<&'static str>,
+}
+
+/// Reads `text` as a JSON object's fields, or says why it is none.
+fn user_fields(text: &str) -> Result<UserFields, InvalidUser> {
+    let not_json = |e: serde_json::Error| InvalidUser::NotJson(e.to_string());
+    // JSON's whitespace is these four; an object is the one value that opens with `{`.
+    if text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        serde_json::from_str(text).map_err(not_json)
+    } else {
+        serde_json::from_str::<IgnoredAny>(text).map_err(not_json)?;
+        Err(InvalidUser::NotAnObject)
+    }
+}
+
+/// A key of the data object: one of the fields ingest reads, or another.
+enum FieldName {
+    Read(&'static str),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for FieldName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl Visitor<'_> for NameVisitor {
+            type Value = FieldName;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+
+            // The name as written, escapes resolved: `user\u005fid` is `user_id`.
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<FieldName, E> {
+                Ok(match name {
+                    "user_id" => FieldName::Read("user_id"),
+                    "email" => FieldName::Read("email"),
+                    "name" => FieldName::Read("name"),
+                    _ => FieldName::Other,
+                })
+            }
+        }
+        deserializer.deserialize_identifier(NameVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for UserFields {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldsVisitor;
+        impl<'de> Visitor<'de> for FieldsVisitor {
+            type Value = UserFields;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            // Reads to the end even past a repeated field, so that data that is not JSON
+            // says so first.
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UserFields, A::Error> {
+                let mut fields = UserFields::default();
+                while let Some(key) = map.next_key::<FieldName>()? {
+                    let FieldName::Read(name) = key else {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    };
+                    let slot = match name {
+                        "user_id" => &mut fields.user_id,
+                        "email" => &mut fields.email,
+                        _ => &mut fields.name,
+                    };
+                    let value = map.next_value::<Value>()?;
+                    if slot.replace(value).is_some() {
+                        fields.repeated.get_or_insert(name);
+                    }
+                }
+                Ok(fields)
+            }
+        }
+        deserializer.deserialize_map(FieldsVisitor)
+    }
 }
 
 fn user_id(value: Option<&Value>) -> Result<Option<i32>, InvalidUser> {
@@ -316,6 +421,132 @@ mod tests {
                 "{:?}: {error:?} lacks {expected:?}",
                 String::from_utf8_lossy(data)
             );
+        }
+    }
+
+    #[test]
+    fn a_field_ingest_reads_may_be_given_once_and_others_are_not_looked_at() {
+        for (json, field) in [
+            (r#"{"email": "a@b", "name": "n", "email": "c@d"}"#, "email"),
+            (
+                r#"{"user_id": null, "email": "a@b", "name": "n", "user_id": 3}"#,
+                "user_id",
+            ),
+            (r#"{"name": "n", "email": "a@b", "na\u006de": "m"}"#, "name"),
+            // The first field repeated is named, whatever else is wrong.
+            (r#"{"name": 1, "name": 2, "email": 3, "email": 4}"#, "name"),
+        ] {
+            assert_eq!(user(json), Err(InvalidUser::Repeated(field)), "{json}");
+        }
+        let ignored = r#"{"email": "a@b", "name": "n", "x": 1, "x": {"y": 1, "y": 2}}"#;
+        assert!(user(ignored).is_ok());
+        // Data that is not JSON says so before anything else.
+        let broken = r#"{"email": "a@b", "email": "c@d", "name": "#;
+        assert!(matches!(user(broken), Err(InvalidUser::NotJson(_))));
+    }
+
+    #[test]
+    fn one_leading_byte_order_mark_is_ignored() {
+        let json = r#"{"email": "a@b", "name": "n"}"#;
+        assert!(user(&format!("\u{FEFF}{json}")).is_ok());
+        assert_eq!(user("\u{FEFF}[1]"), Err(InvalidUser::NotAnObject));
+        for text in [
+            "\u{FEFF}",
+            "\u{FEFF}\u{FEFF}{}",
+            " \u{FEFF}{}",
+            "{}\u{FEFF}",
+        ] {
+            assert!(
+                matches!(user(text), Err(InvalidUser::NotJson(_))),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_an_object_is_a_user_and_only_json_is_json() {
+        for text in ["null", "1", "-0.5e3", "\"s\"", "true", "[]", " [1, {}]\n"] {
+            assert_eq!(user(text), Err(InvalidUser::NotAnObject), "{text:?}");
+        }
+        for text in ["", " ", "[1, 2", "{", "{} x", "nul", "{\"email\" 1}"] {
+            assert!(
+                matches!(user(text), Err(InvalidUser::NotJson(_))),
+                "{text:?}"
+            );
+        }
+    }
+
+    mod against_the_previous_decoder {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// The decoder before issue 31 (item 10): a whole `Value`, the last of a repeated
+        /// field winning. On data without one, the two must agree exactly.
+        fn previous(text: &str) -> Result<UserMessage, InvalidUser> {
+            let value: Value =
+                serde_json::from_str(text).map_err(|e| InvalidUser::NotJson(e.to_string()))?;
+            let Value::Object(fields) = value else {
+                return Err(InvalidUser::NotAnObject);
+            };
+            Ok(UserMessage {
+                user_id: user_id(fields.get("user_id"))?,
+                email: email(text_field(fields.get("email"), "email")?)?,
+                name: name(text_field(fields.get("name"), "name")?)?,
+            })
+        }
+
+        fn any_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                "[a-z@. \u{200b}]{0,8}".prop_map(Value::from),
+            ];
+            leaf.prop_recursive(3, 16, 4, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    proptest::collection::btree_map("[a-z_]{1,7}", inner, 0..4)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn any_field() -> impl Strategy<Value = Option<Value>> {
+            proptest::option::of(prop_oneof![
+                any_value(),
+                (1..=i32::MAX).prop_map(Value::from),
+                "[a-z]{1,5}@[a-z]{1,5}".prop_map(Value::from),
+            ])
+        }
+
+        proptest! {
+            #[test]
+            fn agrees_where_no_field_is_repeated(
+                user_id in any_field(),
+                email in any_field(),
+                name in any_field(),
+                others in any_value(),
+            ) {
+                let mut object = match others {
+                    Value::Object(map) => map,
+                    other => [("other".to_owned(), other)].into_iter().collect(),
+                };
+                for (key, value) in [("user_id", user_id), ("email", email), ("name", name)] {
+                    match value {
+                        Some(value) => object.insert(key.to_owned(), value),
+                        None => object.remove(key),
+                    };
+                }
+                let text = Value::Object(object).to_string();
+                prop_assert_eq!(parse_user(text.as_bytes()), previous(&text), "{}", text);
+            }
+
+            #[test]
+            fn agrees_on_any_value(value in any_value()) {
+                let text = value.to_string();
+                prop_assert_eq!(parse_user(text.as_bytes()), previous(&text), "{}", text);
+            }
         }
     }
 }

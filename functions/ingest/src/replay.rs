@@ -19,6 +19,9 @@ pub enum Replayed {
     Stored,
     /// It had taken effect before (an earlier replay, say): the letter is removed.
     AlreadyStored,
+    /// Its user holds a newer update (published after it): nothing changed, as a late
+    /// delivery of it would change nothing; the letter is removed.
+    Superseded,
     /// It still cannot succeed: the letter stays, with this new reason.
     FailedAgain { reason: String },
     /// There is no such letter (any more).
@@ -38,7 +41,7 @@ pub async fn replay(
     let letter = kept.letter;
     let key = letter.delivery_key.clone();
     let stored = match kept_message(&letter) {
-        Ok(message) => store(message, key, writer).await,
+        Ok(message) => store(message, key, kept.received_at, writer).await,
         Err(reason) => {
             database.mark_replay_failed(id, &reason).await?;
             return Ok(Replayed::FailedAgain { reason });
@@ -49,6 +52,7 @@ pub async fn replay(
             database.remove_dead_letter(id).await?;
             Ok(match outcome {
                 Outcome::Redelivered => Replayed::AlreadyStored,
+                Outcome::Superseded => Replayed::Superseded,
                 _ => Replayed::Stored,
             })
         }

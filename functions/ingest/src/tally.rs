@@ -1,8 +1,9 @@
 //! What ingest did, counted instead of logged line by line: at thousands of messages a second
 //! an INFO line each is a Cloud Logging bill. Every interval with any work, one INFO line says
-//! how many messages were stored, redelivered, dead-lettered and sent back for a retry, and how
-//! the writer batched them. Each dead letter and each failure is still logged on its own, at
-//! ERROR or WARN, with its delivery key and trace; a stored message is a DEBUG line.
+//! how many messages were stored, found older than their user's latest update, redelivered,
+//! dead-lettered and sent back for a retry, and how the writer batched them. Each dead letter
+//! and each failure is still logged on its own, at ERROR or WARN, with its delivery key and
+//! trace; a stored message is a DEBUG line.
 
 use std::{
     fmt,
@@ -19,6 +20,7 @@ use shared::db::UserWriter;
 #[derive(Default)]
 pub(crate) struct Tally {
     stored: AtomicU64,
+    superseded: AtomicU64,
     redelivered: AtomicU64,
     dead_lettered: AtomicU64,
     retried: AtomicU64,
@@ -28,6 +30,7 @@ pub(crate) struct Tally {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Counts {
     pub stored: u64,
+    pub superseded: u64,
     pub redelivered: u64,
     pub dead_lettered: u64,
     pub retried: u64,
@@ -37,6 +40,8 @@ pub(crate) struct Counts {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Outcome {
     Stored,
+    /// Processed, but its user holds a newer update: nothing changed.
+    Superseded,
     Redelivered,
     DeadLettered,
     Retried,
@@ -46,6 +51,7 @@ impl Tally {
     pub(crate) fn count(&self, outcome: Outcome) {
         let counter = match outcome {
             Outcome::Stored => &self.stored,
+            Outcome::Superseded => &self.superseded,
             Outcome::Redelivered => &self.redelivered,
             Outcome::DeadLettered => &self.dead_lettered,
             Outcome::Retried => &self.retried,
@@ -57,6 +63,7 @@ impl Tally {
     pub(crate) fn take(&self) -> Counts {
         Counts {
             stored: self.stored.swap(0, Ordering::Relaxed),
+            superseded: self.superseded.swap(0, Ordering::Relaxed),
             redelivered: self.redelivered.swap(0, Ordering::Relaxed),
             dead_lettered: self.dead_lettered.swap(0, Ordering::Relaxed),
             retried: self.retried.swap(0, Ordering::Relaxed),
@@ -91,8 +98,9 @@ impl fmt::Display for Counts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} stored, {} redelivered (no change), {} dead-lettered, {} sent back for a retry",
-            self.stored, self.redelivered, self.dead_lettered, self.retried
+            "{} stored, {} older than their user's latest update (no change), {} redelivered \
+             (no change), {} dead-lettered, {} sent back for a retry",
+            self.stored, self.superseded, self.redelivered, self.dead_lettered, self.retried
         )
     }
 }
@@ -107,6 +115,7 @@ mod tests {
         for outcome in [
             Outcome::Stored,
             Outcome::Stored,
+            Outcome::Superseded,
             Outcome::Redelivered,
             Outcome::DeadLettered,
             Outcome::Retried,
@@ -116,7 +125,8 @@ mod tests {
         let counts = tally.take();
         assert_eq!(
             counts.to_string(),
-            "2 stored, 1 redelivered (no change), 1 dead-lettered, 1 sent back for a retry"
+            "2 stored, 1 older than their user's latest update (no change), 1 redelivered \
+             (no change), 1 dead-lettered, 1 sent back for a retry"
         );
         assert_eq!(tally.take(), Counts::default());
         assert_eq!(

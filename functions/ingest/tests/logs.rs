@@ -48,7 +48,8 @@ async fn stored_messages_are_summed_up_and_dead_letters_logged_each() {
         .expect("no summary line");
     assert!(
         summary.contains(
-            "3 stored, 1 redelivered (no change), 1 dead-lettered, 0 sent back for a retry"
+            "3 stored, 0 older than their user's latest update (no change), 1 redelivered \
+             (no change), 1 dead-lettered, 0 sent back for a retry"
         ),
         "{summary}"
     );

@@ -54,6 +54,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "function_role_limits",
         include_str!("../migrations/0010_function_role_limits.sql"),
     ),
+    (
+        11,
+        "newest_update_wins",
+        include_str!("../migrations/0011_newest_update_wins.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names this schema's migration lock.

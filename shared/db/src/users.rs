@@ -1,5 +1,6 @@
 //! The pipeline's queries on `users` and `processed_messages`.
 
+use chrono::{DateTime, Utc};
 use deadpool_postgres::Object;
 
 use super::{error::DbError, storable::DeliveryKey, Database};
@@ -15,6 +16,10 @@ pub struct NewUser {
     pub email: String,
     /// The user's name, validated.
     pub name: String,
+    /// What orders this update against the user's others: when the message was published
+    /// (or received, without a publish time). The newest update of a user wins, whatever
+    /// order the messages arrive in; at the same microsecond, the greater delivery key.
+    pub published_at: DateTime<Utc>,
 }
 
 /// What writing one message did.
@@ -27,6 +32,12 @@ pub enum WriteOutcome {
     },
     /// The message had taken effect before (a redelivery): nothing changed.
     AlreadyProcessed,
+    /// The user's row holds a newer update (a message published later, or in the same
+    /// batch): the message is processed, and changed nothing.
+    Superseded {
+        /// The user whose row is newer.
+        user_id: i32,
+    },
     /// Another session holds this user's row: nothing was written or claimed, so a
     /// redelivery will be. The rest of the batch did not wait.
     HeldElsewhere {
@@ -46,12 +57,12 @@ pub struct UserRow {
     pub name: String,
 }
 
-const WRITE_USERS: &str = "SELECT write_user_messages($1, $2, $3, $4)";
-/// The same, waiting at most $5 for a lock (this statement's transaction only; the CTE runs
+const WRITE_USERS: &str = "SELECT write_newest_user_messages($1, $2, $3, $4, $5)";
+/// The same, waiting at most $6 for a lock (this statement's transaction only; the CTE runs
 /// first because the write reads from it).
 const WRITE_USERS_WAITING_AT_MOST: &str =
-    "WITH wait AS (SELECT set_config('lock_timeout', $5, true))
-     SELECT write_user_messages($1, $2, $3, $4) FROM wait";
+    "WITH wait AS (SELECT set_config('lock_timeout', $6, true))
+     SELECT write_newest_user_messages($1, $2, $3, $4, $5) FROM wait";
 const USERS_AFTER: &str =
     "SELECT user_id, email, name FROM users WHERE user_id > $1 ORDER BY user_id LIMIT $2";
 
@@ -79,10 +90,11 @@ impl Database {
     }
 
     /// Writes `users` (distinct delivery keys) in one round trip and one transaction, and says
-    /// for each what happened. Messages seen before are skipped; later messages for the same
-    /// user win; a message whose user row another session holds is skipped without waiting
-    /// ([`WriteOutcome::HeldElsewhere`]). The work is the `write_user_messages` function
-    /// (migration 0005).
+    /// for each what happened. Messages seen before are skipped; the newest update of a user
+    /// wins, in the batch and against the row's ([`NewUser::published_at`]); a message whose
+    /// user row another session holds is skipped without waiting
+    /// ([`WriteOutcome::HeldElsewhere`]). The work is the `write_newest_user_messages`
+    /// function (migration 0011).
     pub async fn write_users(&self, users: &[NewUser]) -> Result<Vec<WriteOutcome>, DbError> {
         self.write_users_waiting(users, None).await
     }
@@ -101,12 +113,13 @@ impl Database {
         let user_ids: Vec<Option<i32>> = users.iter().map(|u| u.user_id).collect();
         let emails: Vec<&str> = users.iter().map(|u| u.email.as_str()).collect();
         let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
+        let published: Vec<DateTime<Utc>> = users.iter().map(|u| u.published_at).collect();
         let row = self
             .writing("writing users", async |client| match &wait {
                 None => {
                     let statement = client.prepare_cached(WRITE_USERS).await.map_err(fail)?;
                     client
-                        .query_one(&statement, &[&keys, &user_ids, &emails, &names])
+                        .query_one(&statement, &[&keys, &user_ids, &emails, &names, &published])
                         .await
                         .map_err(fail)
                 }
@@ -116,18 +129,21 @@ impl Database {
                         .await
                         .map_err(fail)?;
                     client
-                        .query_one(&statement, &[&keys, &user_ids, &emails, &names, wait])
+                        .query_one(
+                            &statement,
+                            &[&keys, &user_ids, &emails, &names, &published, wait],
+                        )
                         .await
                         .map_err(fail)
                 }
             })
             .await?;
         // Per message, aligned with `users`: the id it stored, NULL if seen before, 0 if its
-        // row is held elsewhere.
+        // row is held elsewhere, minus the id if the row holds a newer update.
         let stored: Vec<Option<i32>> = row.try_get(0).map_err(fail)?;
         if stored.len() != users.len() {
             return Err(DbError::internal(format!(
-                "write_user_messages answered {} results for {} messages",
+                "write_newest_user_messages answered {} results for {} messages",
                 stored.len(),
                 users.len()
             )));
@@ -137,6 +153,7 @@ impl Database {
             .zip(users)
             .map(|(stored, user)| match (stored, user.user_id) {
                 (Some(0), Some(user_id)) => WriteOutcome::HeldElsewhere { user_id },
+                (Some(newer), _) if newer < 0 => WriteOutcome::Superseded { user_id: -newer },
                 (Some(user_id), _) => WriteOutcome::Stored { user_id },
                 (None, _) => WriteOutcome::AlreadyProcessed,
             })

@@ -179,12 +179,19 @@ pub async fn execute(
 /// Replays one letter at a time, oldest first, and says what became of each.
 async fn replay_each(ids: &[i64], database: &Database, out: &mut impl Write) -> Result<(), Failed> {
     let writer = UserWriter::new(database.clone());
-    let (mut stored, mut before, mut again, mut missing) = (0, 0, 0, 0);
+    let (mut stored, mut superseded, mut before, mut again, mut missing) = (0, 0, 0, 0, 0);
     for &id in ids {
         match replay(id, &writer, database).await {
             Ok(Replayed::Stored) => {
                 stored += 1;
                 writeln!(out, "{id}: stored; letter removed")?;
+            }
+            Ok(Replayed::Superseded) => {
+                superseded += 1;
+                writeln!(
+                    out,
+                    "{id}: older than its user's latest update, nothing changed; letter removed"
+                )?;
             }
             Ok(Replayed::AlreadyStored) => {
                 before += 1;
@@ -216,7 +223,7 @@ async fn replay_each(ids: &[i64], database: &Database, out: &mut impl Write) -> 
         }
     }
     let summary = format!(
-        "replayed {}: {stored} stored, {before} stored before, {again} failed again, {missing} already gone",
+        "replayed {}: {stored} stored, {superseded} superseded, {before} stored before, {again} failed again, {missing} already gone",
         ids.len()
     );
     if again > 0 {

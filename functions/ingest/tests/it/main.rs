@@ -4,4 +4,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod ingest;
+mod inputs;
 mod memory;
+mod ordering;

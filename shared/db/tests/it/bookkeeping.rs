@@ -13,6 +13,7 @@ fn message(key: &str) -> NewUser {
         user_id: None,
         email: format!("{key}@example.com"),
         name: key.into(),
+        published_at: chrono::Utc::now(),
     }
 }
 

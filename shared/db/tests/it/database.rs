@@ -136,6 +136,7 @@ async fn a_sequence_an_explicit_id_used_up_is_repaired_by_the_migration() {
             user_id: None,
             email: "new@example.com".into(),
             name: "New".into(),
+            published_at: chrono::Utc::now(),
         }])
         .await
         .expect("generated ids are back");
@@ -164,6 +165,7 @@ async fn generated_id(test: &TestDatabase, key: &str) -> i32 {
             user_id: None,
             email: "g@example.com".into(),
             name: "Generated".into(),
+            published_at: chrono::Utc::now(),
         }])
         .await
         .unwrap();
@@ -387,6 +389,7 @@ async fn a_write_to_a_frozen_database_fails_on_our_own_clock_and_its_connection_
         user_id: None,
         email: "ada@example.com".into(),
         name: "Ada".into(),
+        published_at: chrono::Utc::now(),
     };
     // The pool now holds an open connection, which the next write takes.
     database.write_users(&[user("m1")]).await.unwrap();

@@ -99,6 +99,7 @@ async fn ingest_writes_through_every_path_of_its_own_and_cannot_drop_or_create()
         user_id,
         email: "ada@example.com".into(),
         name: "Ada".into(),
+        published_at: chrono::Utc::now(),
     };
     // New users, an explicit id, the same id again (an update), a redelivery.
     ingest
@@ -504,6 +505,7 @@ async fn no_lock_a_function_role_can_take_stops_pruning() {
             user_id: None,
             email: "old@example.com".into(),
             name: "Old".into(),
+            published_at: chrono::Utc::now(),
         }])
         .await
         .unwrap();

@@ -10,6 +10,16 @@ fn new_user(key: &str, user_id: Option<i32>, name: &str) -> NewUser {
         user_id,
         email: format!("{}@example.com", name.to_lowercase()),
         name: name.into(),
+        published_at: chrono::Utc::now(),
+    }
+}
+
+/// An update of user `user_id` by message `key`, published at `at` seconds past an hour.
+fn update_at(key: &str, user_id: Option<i32>, name: &str, at: i64) -> NewUser {
+    let hour = chrono::DateTime::parse_from_rfc3339("2024-05-06T12:00:00Z").unwrap();
+    NewUser {
+        published_at: (hour + chrono::TimeDelta::seconds(at)).to_utc(),
+        ..new_user(key, user_id, name)
     }
 }
 
@@ -126,10 +136,11 @@ async fn explicit_and_generated_ids_in_one_batch() {
         .await
         .unwrap();
 
-    assert_eq!(stored_id(outcomes[0]), 10);
+    // The newer update of user 10 (made later, so published later) wins; the older is
+    // processed and changes nothing. The generated id is one no one else holds.
+    assert_eq!(outcomes[0], WriteOutcome::Superseded { user_id: 10 });
     assert_eq!(stored_id(outcomes[2]), 10);
     assert_eq!(stored_id(outcomes[3]), 3);
-    // The later message for the same user wins; the generated id is one no one else holds.
     assert_eq!(name_of(&test, 10).await.as_deref(), Some("Second"));
     let ada = stored_id(outcomes[1]);
     assert!(
@@ -138,6 +149,110 @@ async fn explicit_and_generated_ids_in_one_batch() {
     );
     assert_eq!(name_of(&test, ada).await.as_deref(), Some("Ada"));
     assert_eq!(test.count("SELECT count(*) FROM users").await, 3);
+}
+
+#[tokio::test]
+async fn the_newest_update_wins_in_a_batch_and_against_the_row() {
+    let test = TestDatabase::create().await;
+    let write = |batch: Vec<NewUser>| {
+        let database = test.database.clone();
+        async move { database.write_users(&batch).await.unwrap() }
+    };
+    // In one batch, the older update second or first: the newer is written either way.
+    let outcomes = write(vec![
+        update_at("k-new", Some(1), "New", 5),
+        update_at("k-old", Some(1), "Old", 0),
+        update_at("k-old-2", Some(2), "Old", 0),
+        update_at("k-new-2", Some(2), "New", 5),
+    ])
+    .await;
+    assert_eq!(
+        outcomes,
+        [
+            WriteOutcome::Stored { user_id: 1 },
+            WriteOutcome::Superseded { user_id: 1 },
+            WriteOutcome::Superseded { user_id: 2 },
+            WriteOutcome::Stored { user_id: 2 },
+        ]
+    );
+    assert_eq!(name_of(&test, 1).await.as_deref(), Some("New"));
+    assert_eq!(name_of(&test, 2).await.as_deref(), Some("New"));
+
+    // Against the row: an older update arriving later changes nothing, in a batch of
+    // explicit ids alone and in one with a new user beside it; a newer one is written.
+    let outcomes = write(vec![update_at("late", Some(1), "Late", 4)]).await;
+    assert_eq!(outcomes, [WriteOutcome::Superseded { user_id: 1 }]);
+    let outcomes = write(vec![
+        update_at("late-2", Some(2), "Late", 4),
+        update_at("generated", None, "Generated", 0),
+    ])
+    .await;
+    assert_eq!(outcomes[0], WriteOutcome::Superseded { user_id: 2 });
+    let generated = stored_id(outcomes[1]);
+    assert_eq!(
+        name_of(&test, generated).await.as_deref(),
+        Some("Generated")
+    );
+    assert_eq!(name_of(&test, 1).await.as_deref(), Some("New"));
+    assert_eq!(name_of(&test, 2).await.as_deref(), Some("New"));
+    let outcomes = write(vec![update_at("newest", Some(1), "Newest", 6)]).await;
+    assert_eq!(outcomes, [WriteOutcome::Stored { user_id: 1 }]);
+    assert_eq!(name_of(&test, 1).await.as_deref(), Some("Newest"));
+
+    // A tie in publish time goes to the greater delivery key, in either order.
+    write(vec![
+        update_at("t-b", Some(3), "B", 0),
+        update_at("t-a", Some(3), "A", 0),
+    ])
+    .await;
+    write(vec![update_at("u-a", Some(4), "A", 0)]).await;
+    write(vec![update_at("u-b", Some(4), "B", 0)]).await;
+    write(vec![update_at("v-b", Some(5), "B", 0)]).await;
+    write(vec![update_at("v-a", Some(5), "A", 0)]).await;
+    for user in [3, 4, 5] {
+        assert_eq!(
+            name_of(&test, user).await.as_deref(),
+            Some("B"),
+            "user {user}"
+        );
+    }
+    // Every message was processed: a redelivery of any of them changes nothing.
+    assert_eq!(
+        test.count("SELECT count(*) FROM processed_messages").await,
+        14
+    );
+}
+
+#[tokio::test]
+async fn the_previous_releases_write_counts_its_messages_as_published_when_written() {
+    let test = TestDatabase::create().await;
+    test.database
+        .write_users(&[
+            update_at("in-2024", Some(1), "2024", 0),
+            NewUser {
+                published_at: chrono::DateTime::parse_from_rfc3339("2999-01-01T00:00:00Z")
+                    .unwrap()
+                    .to_utc(),
+                ..new_user("in-2999", Some(2), "2999")
+            },
+        ])
+        .await
+        .unwrap();
+    // What an instance of the previous release calls during a rollout: no publish times.
+    let stored: Vec<Option<i32>> = test
+        .client
+        .query_one(
+            "SELECT write_user_messages('{old-1, old-2}', '{1, 2}', '{a@b, a@b}', '{Old, Old}')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    // Written now: newer than 2024, older than 2999; both answered as stored, the only
+    // answers that release knows.
+    assert_eq!(stored, [Some(1), Some(2)]);
+    assert_eq!(name_of(&test, 1).await.as_deref(), Some("Old"));
+    assert_eq!(name_of(&test, 2).await.as_deref(), Some("2999"));
 }
 
 #[tokio::test]

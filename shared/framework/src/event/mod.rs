@@ -4,6 +4,7 @@
 
 mod background;
 mod json_budget;
+mod json_keys;
 mod legacy;
 mod percent;
 mod push;
@@ -63,6 +64,7 @@ fn read(headers: &HeaderMap, path: &str, body: Vec<u8>) -> Result<Delivery, Func
     }
     if content_type.starts_with("application/cloudevents+json") {
         within_json_budget(&body)?;
+        each_key_once(&body)?;
         return sdk_decode(headers, body, "structured-mode CloudEvent").map(Delivery::CloudEvent);
     }
     if headers.contains_key(SPEC_VERSION_HEADER) {
@@ -77,6 +79,7 @@ fn read(headers: &HeaderMap, path: &str, body: Vec<u8>) -> Result<Delivery, Func
             .map_err(|e| bad(format!("invalid binary-mode CloudEvent: {e}")));
     }
     within_json_budget(&body)?;
+    each_key_once(&body)?;
     let object = parse_object(&body)?;
     if legacy::is_legacy(&object) {
         Ok(Delivery::Legacy(object))
@@ -114,6 +117,18 @@ pub(crate) fn within_json_budget(body: &[u8]) -> Result<(), FunctionError> {
         )));
     }
     Ok(())
+}
+
+/// Refuses a body that the tree it is parsed into would read one way among several: an
+/// object that gives a key twice (see [`json_keys`]). Binary-mode data is not parsed into a
+/// tree here; the typed payloads that read it refuse a repeated field themselves.
+fn each_key_once(body: &[u8]) -> Result<(), FunctionError> {
+    match json_keys::repeated_key(body) {
+        Some(why) => Err(bad(format!(
+            "the JSON body is ambiguous: {why}; send each key of an object once"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn sdk_decode(headers: &HeaderMap, body: Vec<u8>, form: &str) -> Result<Event, FunctionError> {

@@ -8,7 +8,7 @@ use http::StatusCode;
 use serde_json::json;
 use shared::testing::{TestDatabase, TestServer};
 
-use ingest::testing::{deliver, deliver_raw};
+use ingest::testing::{deliver, deliver_published_at, deliver_raw};
 
 /// Runs a command line against the test database; its output, and how it ended.
 async fn run(db: &TestDatabase, line: &str) -> (String, Result<(), Failed>) {
@@ -150,7 +150,7 @@ async fn a_replay_after_the_fix_stores_once_and_one_that_fails_again_stays() {
     match result {
         Err(Failed::Partly(summary)) => assert_eq!(
             summary,
-            "replayed 3: 1 stored, 0 stored before, 2 failed again, 0 already gone"
+            "replayed 3: 1 stored, 0 superseded, 0 stored before, 2 failed again, 0 already gone"
         ),
         other => panic!("{other:?}"),
     }
@@ -171,6 +171,55 @@ async fn a_replay_after_the_fix_stores_once_and_one_that_fails_again_stays() {
         1
     );
     assert_eq!(letter_ids(&db).await, ids[1..]);
+}
+
+async fn name_of_user_7(db: &TestDatabase) -> String {
+    db.client
+        .query_one("SELECT name FROM users WHERE user_id = 7", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn a_replayed_letter_older_than_its_users_latest_update_changes_nothing() {
+    let (db, server) = refusing_blocked_domain().await;
+    let send = |id: &'static str, time: &'static str, email: &'static str| {
+        let data = json!({"user_id": 7, "email": email, "name": id}).to_string();
+        let server = &server;
+        async move {
+            let reply = deliver_published_at(server, id, time, data.as_bytes()).await;
+            assert_eq!(reply.status, StatusCode::OK, "{id}");
+        }
+    };
+    // Published at 12:00:00 and refused (a letter), then at 12:00:05 and stored; a third
+    // letter, newer than both, refused too.
+    send("older", "2024-05-06T12:00:00Z", "ada@blocked.example").await;
+    send("newer", "2024-05-06T12:00:05Z", "ada@example.com").await;
+    send("newest", "2024-05-06T12:00:09Z", "ada@blocked.example").await;
+    let ids = letter_ids(&db).await;
+    assert_eq!(ids.len(), 2);
+
+    db.client
+        .batch_execute("ALTER TABLE users DROP CONSTRAINT no_blocked_domain")
+        .await
+        .unwrap();
+    let (out, result) = run(&db, &format!("replay {}", ids[0])).await;
+    assert!(result.is_ok(), "{out}");
+    assert!(
+        out.contains(&format!(
+            "{}: older than its user's latest update, nothing changed; letter removed",
+            ids[0]
+        )),
+        "{out}"
+    );
+    assert_eq!(name_of_user_7(&db).await, "newer");
+    // The newest letter is newer than the row: its replay is written.
+    let (out, result) = run(&db, &format!("replay {}", ids[1])).await;
+    assert!(result.is_ok(), "{out}");
+    assert!(out.contains("1 stored, 0 superseded"), "{out}");
+    assert_eq!(name_of_user_7(&db).await, "newest");
+    assert!(letter_ids(&db).await.is_empty());
 }
 
 #[tokio::test]
