@@ -8,7 +8,7 @@ mod render;
 use std::{io::Write, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
-use shared::db::{Database, DbError, LetterSelection, UserWriter};
+use shared::db::{Database, DbError, DbErrorKind, LetterSelection, UserWriter};
 
 use ingest::{replay, Replayed};
 
@@ -176,12 +176,38 @@ pub async fn execute(
     Ok(())
 }
 
+/// How many times a letter whose row another session holds is tried before the run gives up.
+const BUSY_TRIES: u32 = 5;
+/// The first pause after a busy try; each next one is twice as long (0.1 s to 1.6 s).
+const BUSY_PAUSE: Duration = Duration::from_millis(100);
+
+/// Replays letter `id`, trying again a few times while its row is held by another session
+/// (a second replay of the same letters, or ingest storing the same user): that session
+/// finishes in milliseconds, and an operator's run should not end on it.
+async fn replay_when_free(
+    id: i64,
+    writer: &UserWriter,
+    database: &Database,
+) -> Result<Replayed, DbError> {
+    let mut pause = BUSY_PAUSE;
+    for _ in 1..BUSY_TRIES {
+        match replay(id, writer, database).await {
+            Err(error) if *error.kind() == DbErrorKind::Busy => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            done => return done,
+        }
+    }
+    replay(id, writer, database).await
+}
+
 /// Replays one letter at a time, oldest first, and says what became of each.
 async fn replay_each(ids: &[i64], database: &Database, out: &mut impl Write) -> Result<(), Failed> {
     let writer = UserWriter::new(database.clone());
     let (mut stored, mut superseded, mut before, mut again, mut missing) = (0, 0, 0, 0, 0);
     for &id in ids {
-        match replay(id, &writer, database).await {
+        match replay_when_free(id, &writer, database).await {
             Ok(Replayed::Stored) => {
                 stored += 1;
                 writeln!(out, "{id}: stored; letter removed")?;
