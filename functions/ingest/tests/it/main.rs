@@ -5,3 +5,4 @@
 mod common;
 mod ingest;
 mod memory;
+mod stalled_log_reader;
