@@ -2,8 +2,10 @@
 //! its peak resident memory, what it writes to stderr, how it takes a signal.
 
 use std::{
-    net::TcpStream,
+    io::{BufRead, BufReader},
+    net::{SocketAddr, TcpStream},
     process::{Child, ChildStderr, Command, ExitStatus, Stdio},
+    sync::mpsc,
     time::{Duration, Instant},
 };
 
@@ -92,6 +94,11 @@ impl FunctionProcess {
         }
     }
 
+    /// Where the process listens.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
@@ -142,6 +149,20 @@ impl FunctionProcess {
             Err(_) => Err("no answer within 120 s".into()),
         }
     }
+}
+
+/// Reads `stderr` line by line from now on, on a thread of its own, until the process closes it.
+pub fn stderr_lines(stderr: ChildStderr) -> mpsc::Receiver<String> {
+    let (lines, read) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    read
 }
 
 impl Drop for FunctionProcess {

@@ -5,4 +5,5 @@
 mod common;
 mod ingest;
 mod memory;
+mod signals;
 mod stalled_log_reader;

@@ -2,8 +2,6 @@
 //! binary, against real PostgreSQL, with many dead-lettered messages (an ERROR line each).
 
 use std::{
-    io::{BufRead, BufReader},
-    process::ChildStderr,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -12,7 +10,7 @@ use base64::Engine;
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use serde_json::json;
-use shared::testing::{FunctionProcess, TestDatabase};
+use shared::testing::{stderr_lines, FunctionProcess, TestDatabase};
 
 const INGEST: &str = env!("CARGO_BIN_EXE_ingest");
 /// Each request of a burst must be answered within this; with a stalled logger none was.
@@ -96,20 +94,6 @@ async fn time_get(process: &FunctionProcess) -> Duration {
     started.elapsed()
 }
 
-/// Reads `stderr` line by line from now on, on a thread, until the process closes it.
-fn drain(stderr: ChildStderr) -> std::sync::mpsc::Receiver<String> {
-    let (lines, read) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    read
-}
-
 /// N of a text line saying `N log lines were dropped`.
 fn dropped_count(line: &str) -> Option<u64> {
     let (_, message) = line.split_once("] ")?;
@@ -163,7 +147,7 @@ async fn a_log_reader_that_stalls_does_not_stall_serving_and_is_told_what_was_dr
     assert_eq!(stored.as_deref(), Some("Ada"));
 
     // The reader comes back: what was kept is written, then how many lines were dropped.
-    let lines = drain(stderr);
+    let lines = stderr_lines(stderr);
     let mut seen = Vec::new();
     let counted = loop {
         match lines.recv_timeout(Duration::from_secs(30)) {
@@ -228,7 +212,7 @@ async fn lines_queued_when_the_process_is_stopped_are_written_before_it_exits() 
     // process has stopped serving and is on its way out.
     process.signal("TERM");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let lines: Vec<String> = drain(stderr).iter().collect();
+    let lines: Vec<String> = stderr_lines(stderr).iter().collect();
     let status = Arc::get_mut(&mut process)
         .unwrap()
         .wait_for_exit(Duration::from_secs(20));
