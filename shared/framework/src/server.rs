@@ -10,6 +10,8 @@ use hyper_util::{
 };
 use tokio::net::TcpListener;
 
+pub(crate) mod host;
+
 use super::{
     budget::BodyBudget,
     config::ServerOptions,
