@@ -3,23 +3,35 @@ three faults injected along the way, and what must hold at the end.
 
 - load: 8 senders post Pub/Sub push bodies to ingest (each message unique, one connection
   each, kept alive), 4 readers ask read for random pages;
+- each function's stderr is a pipe the soak reads into a file (soak-ingest.log,
+  soak-read.log beside the cluster);
 - at 20% of the time an operator locks `users` (ACCESS EXCLUSIVE) for 15 s; at 45% every
   PostgreSQL process is stopped (SIGSTOP) for 15 s, as a frozen VM would be; at 70%, 8
   clients pipeline 200 large-page requests each on HTTP/1.1 and never read the answers,
-  for 60 s;
-- at the end: every message ingest acknowledged (200) is in `users` exactly once, and each
-  function's resident memory, 20 s after the load stops, is under twice what it was warm.
+  for 60 s; at 85% nobody reads either function's stderr for 10 s (a stalled log
+  collector) while 4 more senders post messages that are not JSON, each dead-lettered with
+  an ERROR line of about 400 bytes, far more than a pipe and the log queue hold; `GET /`
+  of both is timed throughout;
+- at the end: every message ingest acknowledged (200) is in `users` exactly once; each
+  function's resident memory, 20 s after the load stops, is under twice what it was warm;
+  during the stalled logs every `GET /` was answered (within 5 s), and read answered
+  `/data` with 200 within 5 s of the fault's end.
 """
 
 import base64
 import http.client
 import json
+import os
 import random
+import re
 import socket
 import subprocess
 import threading
 import time
 from pathlib import Path
+
+# What the functions log when their log queue was full (shared/framework/src/logging/writer.rs).
+DROPPED = re.compile(rb"(\d+) log lines were dropped")
 
 
 class Load:
@@ -129,6 +141,107 @@ def slow_readers(port, seconds, clients=8, requests=200):
     return closed_by_server
 
 
+class LogPipe:
+    """A function's stderr, copied into a file by a thread of its own, which a fault can stop
+    reading for a while, as a log collector that stalls would."""
+
+    def __init__(self, process, path):
+        self.path = Path(path)
+        self.reading = threading.Event()
+        self.reading.set()
+        threading.Thread(target=self._copy, args=(process.stderr,), daemon=True).start()
+
+    def _copy(self, stderr):
+        with open(self.path, "wb") as out:
+            while True:
+                self.reading.wait()
+                chunk = os.read(stderr.fileno(), 1 << 16)
+                if not chunk:
+                    return
+                out.write(chunk)
+                out.flush()
+
+    def stall(self, seconds):
+        self.reading.clear()
+        try:
+            time.sleep(seconds)
+        finally:
+            self.reading.set()
+
+    def dropped(self):
+        """The log lines the function said it dropped."""
+        return sum(int(count) for count in DROPPED.findall(self.path.read_bytes()))
+
+
+def poison(port, stop, answered):
+    """Posts messages whose data is not JSON until `stop`; each is dead-lettered with an ERROR
+    line (its long id makes the line about 400 bytes). Appends how many got 200."""
+    connection, number, ok = None, 0, 0
+    sender = threading.get_ident()
+    data = base64.b64encode(b"not json").decode()
+    while not stop.is_set():
+        number += 1
+        message_id = f"poison-{sender}-{number}-" + "x" * 180
+        body = json.dumps({"message": {"data": data, "messageId": message_id,
+                                       "publishTime": "2026-01-01T00:00:00Z"}})
+        try:
+            connection = connection or http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request("POST", "/", body, {"content-type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            ok += response.status == 200
+        except OSError:
+            connection = None
+            time.sleep(0.05)
+    answered.append(ok)
+
+
+def get_status(port, path, timeout=5):
+    """The status `GET path` gets within `timeout` seconds, or None."""
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        return response.status
+    except OSError:
+        return None
+
+
+def stalled_logs(pipes, ingest_port, read_port, seconds=10):
+    """Nobody reads either function's stderr for `seconds` while ingest dead-letters poison
+    messages; `GET /` of both is timed meanwhile, then how soon read's /data answers 200."""
+    stop, answered = threading.Event(), []
+    senders = [threading.Thread(target=poison, args=(ingest_port, stop, answered)) for _ in range(4)]
+    stalls = [threading.Thread(target=pipe.stall, args=(seconds,)) for pipe in pipes]
+    for thread in senders + stalls:
+        thread.start()
+    slowest, unanswered = 0.0, 0
+    while any(stall.is_alive() for stall in stalls):
+        for port, expected in ((ingest_port, 405), (read_port, 200)):
+            began = time.monotonic()
+            status = get_status(port, "/")
+            slowest = max(slowest, time.monotonic() - began)
+            unanswered += status != expected
+        time.sleep(0.25)
+    for stall in stalls:
+        stall.join()
+    ended = time.monotonic()
+    stop.set()
+    for sender in senders:
+        sender.join()
+    back = None
+    while time.monotonic() - ended < 30:
+        if get_status(read_port, "/data?limit=1") == 200:
+            back = time.monotonic() - ended
+            break
+        time.sleep(0.1)
+    time.sleep(2)  # the writers drain what they kept and say what they dropped
+    return {"dead_lettered": sum(answered), "slowest_get_s": slowest, "unanswered_gets": unanswered,
+            "read_back_s": back, "dropped": [pipe.dropped() for pipe in pipes]}
+
+
 def rss_mb(process):
     for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -143,8 +256,11 @@ def soak(cluster, start_function, minutes, log):
     cluster.sql(database, "SELECT 1")
     # Short idle and reply timeouts, so that what the faults leave behind is cleared within
     # the soak; the defaults only take longer.
-    ingest = start_function("ingest", database, IDLE_TIMEOUT_SECS="15")
-    read = start_function("read", database, IDLE_TIMEOUT_SECS="15")
+    ingest = start_function("ingest", database, stderr=subprocess.PIPE, IDLE_TIMEOUT_SECS="15")
+    read = start_function("read", database, stderr=subprocess.PIPE, IDLE_TIMEOUT_SECS="15")
+    pipes = [LogPipe(ingest.process, Path(cluster.dir).parent / "soak-ingest.log"),
+             LogPipe(read.process, Path(cluster.dir).parent / "soak-read.log")]
+    stall = {}
     cluster.sql(database, "INSERT INTO users SELECT i, 'seed-' || i || '@example.com', 'Seed' "
                           "FROM generate_series(100000000, 100020000) i")
     load = Load(ingest.port, read.port)
@@ -156,17 +272,22 @@ def soak(cluster, start_function, minutes, log):
     faults = [(0.20, "a lock on users for 15 s", lambda: hold_lock(cluster, database, 15)),
               (0.45, "PostgreSQL frozen (SIGSTOP) for 15 s", lambda: freeze(cluster.dir, 15)),
               (0.70, "8 HTTP/1.1 clients that never read, for 60 s", lambda: log(
-                  f"  slow readers: {slow_readers(read.port, 60)} of 8 connections closed by read"))]
+                  f"  slow readers: {slow_readers(read.port, 60)} of 8 connections closed by read")),
+              (0.85, "nobody reads the functions' logs for 10 s, while poison messages pour in",
+               lambda: stall.update(stalled_logs(pipes, ingest.port, read.port)))]
     began = time.monotonic()
-    pending = list(faults)
+    pending, injected = list(faults), []
     while (elapsed := time.monotonic() - began) < total:
         if pending and elapsed >= pending[0][0] * total:
             _, what, inject = pending.pop(0)
             log(f"soak {elapsed:.0f} s: {what}")
-            threading.Thread(target=inject).start()
+            injected.append(threading.Thread(target=inject))
+            injected[-1].start()
         for name, process in (("ingest", ingest.process), ("read", read.process)):
             peak[name] = max(peak[name], rss_mb(process))
         time.sleep(5)
+    for fault in injected:  # under load to the end
+        fault.join()
     load.finish()
     log("soak: load stopped; 20 s of quiet")
     time.sleep(20)
@@ -176,13 +297,25 @@ def soak(cluster, start_function, minutes, log):
     missing = [email for email in load.acknowledged if email not in stored]
     ingest.stop()
     read.stop()
-    ok = not missing and rows == len(stored) and all(after[n] < 2 * warm[n] for n in warm)
+    logs_ok = (stall.get("unanswered_gets") == 0 and stall.get("read_back_s") is not None
+               and stall["read_back_s"] <= 5)
+    ok = not missing and rows == len(stored) and all(after[n] < 2 * warm[n] for n in warm) and logs_ok
     lines = [
         f"soak: {minutes} min; ingest acknowledged {len(load.acknowledged)} messages "
         f"({load.refused} answered otherwise, for Pub/Sub to redeliver); "
         f"read answered {load.reads} pages ({load.read_errors} not 200)",
         f"  acknowledged and missing from users: {len(missing)}; rows {rows}, distinct {len(stored)}",
     ]
+    if stall:
+        back = stall["read_back_s"]
+        lines.append(
+            f"  logs stalled 10 s: {stall['dead_lettered']} poison messages dead-lettered meanwhile; "
+            f"slowest GET / {stall['slowest_get_s'] * 1000:.0f} ms, {stall['unanswered_gets']} not answered "
+            f"(must be 0); read's /data 200 "
+            + (f"{back:.1f} s after the end (must be <= 5 s)" if back is not None else "not within 30 s")
+            + f"; log lines dropped: ingest {stall['dropped'][0]}, read {stall['dropped'][1]}")
+    else:
+        lines.append("  logs stalled 10 s: the fault did not run (a soak too short?)")
     for name in ("ingest", "read"):
         lines.append(f"  {name} RSS: {warm[name]:.1f} MB warm, {peak[name]:.1f} MB peak, "
                      f"{after[name]:.1f} MB 20 s after ({after[name] / warm[name]:.2f}x warm; must be < 2x)")

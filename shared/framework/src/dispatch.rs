@@ -16,6 +16,7 @@ use super::{
     error::{crash_response, FunctionError},
     event,
     function::{Function, Handler},
+    server,
 };
 use crate::logging;
 
@@ -57,6 +58,7 @@ async fn handle(
     options: &ServerOptions,
     budget: &BodyBudget,
 ) -> Result<Response<Body>, FunctionError> {
+    server::host::check(request.version(), request.headers())?;
     // Browsers and crawlers ask for these; they must not reach (or bill) the function.
     if matches!(request.uri().path(), "/favicon.ico" | "/robots.txt") {
         return Err(FunctionError::NotFound("not found".into()));

@@ -1,20 +1,29 @@
 //! Logs through `log` + `env_logger`: one JSON object a line in Cloud Logging's structured
 //! format on Cloud Run (or with `LOG_FORMAT=json`), readable text elsewhere.
 //!
+//! Logging never makes a request wait for stderr: lines go through a bounded queue to a
+//! thread that writes them (see `writer`); a reader that stalls costs dropped lines, counted
+//! and said once it reads again, not a stalled server.
+//!
 //! The trace of the request being served is kept in a task-local, so every line logged while
 //! serving it carries `logging.googleapis.com/trace` and Cloud Logging groups them.
 
 use std::{future::Future, io::Write};
 
+use env_logger::{Target, WriteStyle};
 use http::HeaderMap;
 use log::Level;
+
+mod writer;
 
 tokio::task_local! {
     static TRACE: Option<String>;
 }
 
 /// Sets up logging once per process; later calls do nothing. `RUST_LOG` is honoured (default
-/// `info`). Panics are logged too, so a crash shows up as an ERROR entry.
+/// `info`). Panics are logged too, so a crash shows up as an ERROR entry. Lines are written
+/// by a thread of their own, in order; at most 256 KiB of them wait, and the process writes
+/// them before it exits (for up to 2 s).
 pub fn init() {
     init_with_default_level("info")
 }
@@ -31,8 +40,15 @@ pub fn init_with_default_level(level: &str) {
             let line = json_line(record, service.as_ref());
             writeln!(out, "{line}")
         });
+    } else if std::env::var("RUST_LOG_STYLE").map_or(true, |s| s == "auto") {
+        // What env_logger would pick for stderr itself: it cannot tell through the queue.
+        let style: WriteStyle = anstream::AutoStream::choice(&std::io::stderr()).into();
+        builder.write_style(style);
     }
+    let queue = writer::LineQueue::new(writer::CAPACITY);
+    builder.target(Target::Pipe(Box::new(writer::QueueWriter(queue.clone()))));
     if builder.try_init().is_ok() {
+        writer::start(queue);
         std::panic::set_hook(Box::new(|info| {
             log::error!("panic: {info}");
         }));

@@ -10,6 +10,8 @@ use hyper_util::{
 };
 use tokio::net::TcpListener;
 
+pub(crate) mod host;
+
 use super::{
     budget::BodyBudget,
     config::ServerOptions,
@@ -108,21 +110,31 @@ pub async fn serve(
     }
 }
 
-/// Completes on SIGTERM (what Cloud Run sends) or SIGINT (Ctrl-C).
+/// Completes on SIGTERM (what Cloud Run sends), SIGINT (Ctrl-C) or SIGHUP, and logs which.
+/// Each is a request to drain: SIGHUP is what a closed terminal or a supervisor sends, and
+/// there is nothing to reload (settings are read once, at start), so it stops the process as
+/// SIGTERM does instead of killing it on the spot (its default action). Once listened for, a
+/// second signal during the drain changes nothing.
 pub async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                log::warn!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
-            }
-        }
+    use tokio::signal::unix::SignalKind;
+    let received = tokio::select! {
+        name = received(SignalKind::terminate(), "SIGTERM") => name,
+        name = received(SignalKind::interrupt(), "SIGINT") => name,
+        name = received(SignalKind::hangup(), "SIGHUP") => name,
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => log::info!("received SIGINT"),
-        () = terminate => log::info!("received SIGTERM"),
+    log::info!("received {received}");
+}
+
+/// Completes with `name` when the signal `kind` arrives; never, if it cannot be listened for.
+async fn received(kind: tokio::signal::unix::SignalKind, name: &'static str) -> &'static str {
+    match tokio::signal::unix::signal(kind) {
+        Ok(mut signal) => {
+            signal.recv().await;
+            name
+        }
+        Err(e) => {
+            log::warn!("cannot listen for {name}: {e}");
+            std::future::pending().await
+        }
     }
 }

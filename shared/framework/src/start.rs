@@ -41,7 +41,7 @@ impl std::error::Error for StartError {
 }
 
 impl Functions {
-    /// Reads the environment, picks the function, serves it until SIGTERM or SIGINT.
+    /// Reads the environment, picks the function, serves it until SIGTERM, SIGINT or SIGHUP.
     /// A configuration error ends the process at once with a message saying what to fix.
     pub fn run(self) -> ExitCode {
         crate::logging::init();
@@ -72,8 +72,8 @@ impl Functions {
         }
     }
 
-    /// Serves the function `config` picks on the caller's runtime, until SIGTERM or SIGINT
-    /// (then in-flight requests finish first). For a `main` that owns its runtime and does
+    /// Serves the function `config` picks on the caller's runtime, until SIGTERM, SIGINT or
+    /// SIGHUP (then in-flight requests finish first). For a `main` that owns its runtime and does
     /// other work beside the function; start logging first ([`crate::logging::init`]).
     ///
     /// ```no_run

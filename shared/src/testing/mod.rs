@@ -8,4 +8,4 @@ mod process;
 pub use functions_framework::testing::{Reply, TestServer};
 pub use logs::{captured_logs, CapturedLogs};
 pub use pipeline_db::testing::{plain_client, OwnCluster, TestDatabase, SAMPLE_USERS_SQL};
-pub use process::FunctionProcess;
+pub use process::{stderr_lines, FunctionProcess};

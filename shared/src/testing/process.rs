@@ -1,10 +1,12 @@
 //! Runs a function's real binary as its own process, to measure what only a process shows:
-//! its peak resident memory.
+//! its peak resident memory, what it writes to stderr, how it takes a signal.
 
 use std::{
-    net::TcpStream,
-    process::{Child, Command, Stdio},
-    time::Duration,
+    io::{BufRead, BufReader},
+    net::{SocketAddr, TcpStream},
+    process::{Child, ChildStderr, Command, ExitStatus, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
@@ -23,6 +25,22 @@ impl FunctionProcess {
     /// Starts `binary` on a free port with `config`'s database and `env`, and waits until it
     /// accepts connections.
     pub fn start(binary: &str, config: &DbConfig, env: &[(&str, &str)]) -> Self {
+        Self::spawn(binary, config, env, Stdio::inherit())
+    }
+
+    /// As [`FunctionProcess::start`], with stderr on a pipe the test holds: what the process
+    /// logs waits in the pipe until the test reads it, as with a log reader that stalls.
+    pub fn start_logging_to_pipe(
+        binary: &str,
+        config: &DbConfig,
+        env: &[(&str, &str)],
+    ) -> (Self, ChildStderr) {
+        let mut process = Self::spawn(binary, config, env, Stdio::piped());
+        let stderr = process.child.stderr.take().expect("stderr is piped");
+        (process, stderr)
+    }
+
+    fn spawn(binary: &str, config: &DbConfig, env: &[(&str, &str)], stderr: Stdio) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .unwrap()
@@ -33,7 +51,8 @@ impl FunctionProcess {
             .env("PORT", port.to_string())
             .env("RUST_LOG", "error")
             .env_remove("DATABASE_URL")
-            .stdout(Stdio::null());
+            .stdout(Stdio::null())
+            .stderr(stderr);
         if let Some(name) = postgres.get_dbname() {
             command.env("PGDATABASE", name);
         }
@@ -50,6 +69,34 @@ impl FunctionProcess {
         let _ = child.kill();
         let _ = child.wait();
         panic!("{binary} did not start listening on {port}");
+    }
+
+    /// Sends the process the signal `name` (as `kill -s` spells it: `TERM`, `HUP`).
+    pub fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args(["-s", name, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -s {name} failed");
+    }
+
+    /// How the process ended, if it does within `within`.
+    pub fn wait_for_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the process") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Where the process listens.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -102,6 +149,20 @@ impl FunctionProcess {
             Err(_) => Err("no answer within 120 s".into()),
         }
     }
+}
+
+/// Reads `stderr` line by line from now on, on a thread of its own, until the process closes it.
+pub fn stderr_lines(stderr: ChildStderr) -> mpsc::Receiver<String> {
+    let (lines, read) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    read
 }
 
 impl Drop for FunctionProcess {

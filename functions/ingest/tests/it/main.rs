@@ -7,3 +7,5 @@ mod ingest;
 mod inputs;
 mod memory;
 mod ordering;
+mod signals;
+mod stalled_log_reader;

@@ -355,3 +355,47 @@ async fn an_http2_client_that_never_reads_its_responses_is_disconnected() {
     requests.iter().for_each(|r| r.abort());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn http_1_1_needs_exactly_one_host_that_is_a_host_and_refused_requests_reach_no_function() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let server = TestServer::start(Function::http(move |_| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async { Ok(Response::new(full("ok"))) }
+    }))
+    .await;
+    let cases = [
+        // Before, each of the first four reached the function and got 200.
+        ("GET / HTTP/1.1\r\n", "400", "must have a Host header"),
+        (
+            "GET / HTTP/1.1\r\nhost: a\r\nhost: b\r\n",
+            "400",
+            "more than one Host",
+        ),
+        ("GET / HTTP/1.1\r\nhost: user@a\r\n", "400", "not a host"),
+        (
+            "GET / HTTP/1.0\r\nhost: a\r\nhost: a\r\n",
+            "400",
+            "more than one Host",
+        ),
+        ("GET / HTTP/1.1\r\nhost: example.com:8080\r\n", "200", "ok"),
+        ("GET / HTTP/1.1\r\nhost:\r\n", "200", "ok"),
+        ("GET / HTTP/1.0\r\n", "200", "ok"),
+    ];
+    for (head, status, says) in cases {
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        stream
+            .write_all(format!("{head}connection: close\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let answer = read_until_closed(&mut stream, Duration::from_secs(10))
+            .await
+            .expect("an answer, then the connection closed");
+        assert_eq!(answer.split(' ').nth(1), Some(status), "{head:?}: {answer}");
+        assert!(answer.contains(says), "{head:?}: {answer}");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    server.stop().await;
+}
