@@ -1,4 +1,4 @@
-//! The real binary between a client and an echo server: it delays each direction by what it
+//! The delay proxy between a client and an echo server: it delays each direction by what it
 //! is told (a round trip takes twice that), keeps many pieces in flight at once rather than
 //! one at a time, and passes every byte on, in order, and the end of the stream.
 

@@ -1,4 +1,4 @@
-//! The real open-loop binary against a small HTTP server: it offers the rate it is told, each
+//! open-loop against a small HTTP server: it offers the rate it is told, each
 //! body with its own number, and a stall of the server counts against every request that was
 //! due during it (coordinated omission corrected), not only against the one that met it.
 
