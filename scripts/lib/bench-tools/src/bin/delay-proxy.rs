@@ -4,13 +4,18 @@
 //! delivered and read on at once, so bytes in flight are pipelined (a delay, not a window of
 //! one): throughput is that of the path, only later.
 //!
-//! It serves until killed, and prints `listening on ADDRESS` once it accepts.
+//! It serves until killed, and prints `listening on ADDRESS` once it accepts; then, for each
+//! line read on its standard input, `forwarded N` (bytes delivered so far, both directions),
+//! so a caller can put its CPU time per byte beside the load generator's.
 
 use std::{
     io::{self, Read, Write},
     net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs},
     process::ExitCode,
-    sync::mpsc::{sync_channel, Receiver, SyncSender},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        mpsc::{sync_channel, Receiver, SyncSender},
+    },
     thread,
     time::{Duration, Instant},
 };
@@ -23,6 +28,9 @@ const CHUNK: usize = 16 * 1024;
 /// a full queue stops reading, as a full window would.
 const IN_FLIGHT: usize = 256;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Bytes delivered so far, both directions, every connection.
+static FORWARDED: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Parser)]
 #[command(about = "A TCP proxy that delays each direction by a fixed time, pipelined")]
@@ -63,6 +71,7 @@ fn serve(options: &Options) -> io::Result<()> {
     let listener = TcpListener::bind(&options.listen)?;
     println!("listening on {}", listener.local_addr()?);
     io::stdout().flush()?;
+    thread::spawn(report_when_asked);
     for client in listener.incoming() {
         let client = match client {
             Ok(client) => client,
@@ -78,6 +87,17 @@ fn serve(options: &Options) -> io::Result<()> {
         });
     }
     Ok(())
+}
+
+/// Answers each line of standard input with the bytes forwarded so far, until it closes.
+fn report_when_asked() {
+    for line in io::stdin().lines() {
+        if line.is_err() {
+            return;
+        }
+        println!("forwarded {}", FORWARDED.load(Ordering::Relaxed));
+        let _ = io::stdout().flush();
+    }
 }
 
 /// Forwards one connection both ways, each through its own timed queue.
@@ -134,7 +154,9 @@ fn deliver(due: Receiver<(Instant, Vec<u8>)>, mut to: TcpStream, from: Option<Tc
         if piece.is_empty() {
             break; // the end of the stream
         }
-        if to.write_all(&piece).is_err() {
+        if to.write_all(&piece).is_ok() {
+            FORWARDED.fetch_add(piece.len() as u64, Ordering::Relaxed);
+        } else {
             // The receiver is gone: stop reading what nobody will get.
             if let Some(from) = &from {
                 let _ = from.shutdown(Shutdown::Both);

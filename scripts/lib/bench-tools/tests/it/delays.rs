@@ -1,11 +1,11 @@
 //! The delay proxy between a client and an echo server: it delays each direction by what it
 //! is told (a round trip takes twice that), keeps many pieces in flight at once rather than
-//! one at a time, and passes every byte on, in order, and the end of the stream.
+//! one at a time, passes every byte on, in order, and the end of the stream, and counts them.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{Shutdown, TcpListener, TcpStream},
-    process::{Child, Command, Stdio},
+    process::{Child, ChildStdout, Command, Stdio},
     thread,
     time::{Duration, Instant},
 };
@@ -30,6 +30,7 @@ fn echo_server() -> String {
 
 struct Proxy {
     child: Child,
+    out: BufReader<ChildStdout>,
     address: String,
 }
 
@@ -37,19 +38,35 @@ impl Proxy {
     fn start(to: &str, delay: Duration) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_delay-proxy"))
             .args(["--to", to, "--delay-us", &delay.as_micros().to_string()])
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        out.read_line(&mut line).unwrap();
         let address = line
             .trim()
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_owned();
-        Self { child, address }
+        Self {
+            child,
+            out,
+            address,
+        }
+    }
+
+    /// Bytes delivered so far, as the proxy says when asked.
+    fn forwarded(&mut self) -> u64 {
+        writeln!(self.child.stdin.as_mut().unwrap()).unwrap();
+        let mut line = String::new();
+        self.out.read_line(&mut line).unwrap();
+        line.trim()
+            .strip_prefix("forwarded ")
+            .unwrap()
+            .parse()
+            .unwrap()
     }
 
     fn connect(&self) -> TcpStream {
@@ -129,7 +146,7 @@ fn a_delay_does_not_cut_throughput() {
 
 #[test]
 fn every_byte_arrives_in_order_and_so_does_the_end_of_the_stream() {
-    let proxy = Proxy::start(&echo_server(), Duration::from_micros(500));
+    let mut proxy = Proxy::start(&echo_server(), Duration::from_micros(500));
     let stream = proxy.connect();
     let sent: Vec<u8> = (0..4_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let mut sender = stream.try_clone().unwrap();
@@ -146,4 +163,5 @@ fn every_byte_arrives_in_order_and_so_does_the_end_of_the_stream() {
         received == sent,
         "the bytes came back changed or out of order"
     );
+    assert_eq!(proxy.forwarded(), 2 * 4_000_000, "bytes delivered, both ways");
 }
