@@ -163,5 +163,9 @@ fn every_byte_arrives_in_order_and_so_does_the_end_of_the_stream() {
         received == sent,
         "the bytes came back changed or out of order"
     );
-    assert_eq!(proxy.forwarded(), 2 * 4_000_000, "bytes delivered, both ways");
+    assert_eq!(
+        proxy.forwarded(),
+        2 * 4_000_000,
+        "bytes delivered, both ways"
+    );
 }
