@@ -6,6 +6,8 @@ import html
 import statistics
 from pathlib import Path
 
+from bench_distance import CONNECTIONS, implementations, where
+
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 # Cloud Run's list price of a vCPU-second (Tier 1, request-based billing), as scripts/bench has it.
 VCPU_SECOND_USD = 0.000024
@@ -126,8 +128,8 @@ def charts(runs):
                                    part(pick, "in_read_us"), part(pick, "before_round_us"),
                                    part(pick, "round_us"), part(pick, "after_round_us")])
              for n, pick in ((16, read16), (64, read64))],
-            ["a connection's cycle (connections ÷ rate)", "/'s cycle, beside it", "in read", "in read: before its round", "in read: its round",
-             "in read: after it (woken)"])
+            ["a connection's cycle (connections ÷ rate)", "/'s cycle, beside it", "in read", "in read: before its round",
+             "in read: its round", "in read: after it (woken)"])
     frameworks = [run["read"].get("frameworks") for run in runs if run["read"].get("frameworks")]
     if frameworks:
         names = list(frameworks[-1])
@@ -136,6 +138,44 @@ def charts(runs):
             [(name, [statistics.median(f[name]["requests_per_s"] for f in frameworks if name in f)])
              for name in names],
             ["requests per second"])
+    out.update(distance_charts([run["distance"] for run in runs if run.get("distance")]))
+    return out
+
+
+def distance_figures(distances):
+    """{(where, implementation): [(ingest, /data) of each run]} over the runs with distance rows."""
+    figures = {}
+    for rows in distances:
+        for row in rows:
+            for name, ingest, data in implementations(row):
+                figures.setdefault((where(row), name), []).append((ingest, data))
+    return figures
+
+
+def distance_charts(distances):
+    """The same job beside the official frameworks at each distance: the most each takes, and
+    latency at half of that (medians of the runs)."""
+    if not distances:
+        return {}
+    figures = distance_figures(distances)
+    names = list(dict.fromkeys(name for _, name in figures))
+    places = list(dict.fromkeys(place for place, _ in figures))
+
+    def med(place, name, job, pick):
+        found = figures.get((place, name))
+        return statistics.median(pick(pair[job]) for pair in found) if found else None
+
+    out = {"distance-throughput.svg": bar_chart(
+        f"The same job at a distance, {CONNECTIONS} connections, closed loop (medians)", "per s",
+        [(f"{label}, {place}", [med(place, name, job, lambda r: r["rate"]) for name in names])
+         for job, label in ((0, "ingest"), (1, "/data")) for place in places], names)}
+    for job, label, file in ((1, "/data", "latency-data.svg"), (0, "ingest", "latency-ingest.svg")):
+        out[file] = bar_chart(
+            f"{label} at half the most each takes, open loop: latency from when due (medians)", "ms",
+            [(f"{place}, {name}", [med(place, name, job, lambda r, q=q: r["open_loop"][q])
+                                   for q in ("p50_ms", "p99_ms", "p999_ms")])
+             for place in places for name in names if (place, name) in figures],
+            ["p50", "p99", "p99.9"])
     return out
 
 
@@ -172,13 +212,62 @@ def table(runs):
                              f"| {t['in_read_us']:.0f} | {t['before_round_us']:.0f} | {t['round_us']:.0f} "
                              f"({t['query_us']:.0f}, {t['json_us']:.1f}) | {t['after_round_us']:.0f} "
                              f"| {t['answers_per_query']:.1f} |")
+    lines += distance_table(runs)
     lines += ["", "![Throughput](performance/throughput.svg)", "![Latency](performance/latency.svg)",
               "![Cold start](performance/cold-start.svg)", "![Cost per million](performance/cost.svg)"]
     if timed:
         lines.append("![Where a /data answer's time goes](performance/data-time.svg)")
     if any(run["read"].get("frameworks") for run in runs):
         lines.append("![Beside the official frameworks](performance/frameworks.svg)")
+    if any(run.get("distance") for run in runs):
+        lines += ["![The same job at a distance](performance/distance-throughput.svg)",
+                  "![/data's latency at a fixed load](performance/latency-data.svg)",
+                  "![ingest's latency at a fixed load](performance/latency-ingest.svg)"]
     return "\n".join(lines)
+
+
+def distance_table(runs):
+    """PostgreSQL at a distance: our ratios to their bounds, the peers doing the same job, and
+    where /data's time goes; each run's own rows."""
+    with_rows = [(number, run["distance"]) for number, run in enumerate(runs, 1) if run.get("distance")]
+    if not with_rows:
+        return []
+    lines = ["", f"PostgreSQL at a distance (`scripts/bench --distance`; the round trip the delay proxy adds, and the "
+             f"page query's measured): {CONNECTIONS} connections, latency open loop at half the most each takes, from "
+             "when each request was due (ms):", "",
+             "| run | PostgreSQL | round trip | ingest: events/s | ÷ batched ceiling | p50 / p99 / p99.9 "
+             "| `/data`: req/s | ÷ bound | p50 / p99 / p99.9 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for number, rows in with_rows:
+        for row in rows:
+            i, d = row["ingest"], row["read"][str(CONNECTIONS)]
+            io, do = i["open_loop"], d["open_loop"]
+            lines.append(f"| {number} | {where(row)} | {row['round_trip_ms']:.2f} ms | {i['rate']:,.0f} "
+                         f"| {i['ceiling_ratio']:.2f}x | {io['p50_ms']:.2f} / {io['p99_ms']:.2f} / {io['p999_ms']:.2f} "
+                         f"| {d['rate']:,.0f} | {d['to_bound']:.2f}x "
+                         f"| {do['p50_ms']:.2f} / {do['p99_ms']:.2f} / {do['p999_ms']:.2f} |")
+    number, rows = with_rows[-1]
+    lines += ["", f"The same job beside the official frameworks (run {number}; every acknowledged event checked "
+              "stored once):", "",
+              "| PostgreSQL | implementation | ingest: events/s | p99 | `/data`: req/s | p99 "
+              "| CPU s per million: ingest, `/data` |", "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        for name, ingest, data in implementations(row):
+            lines.append(f"| {where(row)} | {name} | {ingest['rate']:,.0f} | {ingest['open_loop']['p99_ms']:.2f} "
+                         f"| {data['rate']:,.0f} | {data['open_loop']['p99_ms']:.2f} "
+                         f"| {ingest['cpu_s'] / max(ingest['requests'], 1) * 1e6:.1f}, "
+                         f"{data['cpu_s'] / max(data['requests'], 1) * 1e6:.1f} |")
+    lines += ["", f"Where a `/data` answer's time goes at a distance (run {number}; means in µs, {CONNECTIONS} "
+              "connections):", "",
+              "| PostgreSQL | a connection's cycle (`/`'s) | in read | before its round | its round (query) "
+              "| after it (woken) | answers a query |", "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        d = row["read"][str(CONNECTIONS)]
+        t = d["timings"]
+        lines.append(f"| {where(row)} | {d['cycle_us']:.0f} ({d['root_cycle_us']:.0f}) | {t['in_read_us']:.0f} "
+                     f"| {t['before_round_us']:.0f} | {t['round_us']:.0f} ({t['query_us']:.0f}) "
+                     f"| {t['after_round_us']:.0f} | {t['answers_per_query']:.1f} |")
+    return lines
 
 
 def with_table(document, runs):
