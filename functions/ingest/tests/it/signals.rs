@@ -23,6 +23,35 @@ fn wait_for_line(lines: &Receiver<String>, wanted: impl Fn(&str) -> bool) -> Opt
     }
 }
 
+/// Reads one HTTP/1.1 response with a `content-length` whole, within 20 s.
+async fn read_one_response(stream: &mut TcpStream) {
+    let mut seen = Vec::new();
+    let mut chunk = [0; 1024];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = String::from_utf8_lossy(&seen).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .expect("a content-length");
+            if seen.len() >= end + 4 + length {
+                return;
+            }
+        }
+        let read = tokio::time::timeout_at(deadline, stream.read(&mut chunk))
+            .await
+            .expect("a whole response within 20 s")
+            .unwrap();
+        assert!(read > 0, "closed mid-response: {text}");
+        seen.extend_from_slice(&chunk[..read]);
+    }
+}
+
 #[tokio::test]
 async fn sighup_drains_like_sigterm_and_the_message_in_flight_is_stored() {
     let db = TestDatabase::create().await;
@@ -53,10 +82,21 @@ async fn sighup_drains_like_sigterm_and_the_message_in_flight_is_stored() {
     );
     let (first, rest) = body.split_at(body.len() / 2);
     let mut delivery = TcpStream::connect(process.addr()).await.unwrap();
+    // One whole exchange first, so the server has taken this connection out of the listen
+    // queue (a connection still queued when serving stops is reset, rightly) and the
+    // delivery below is a request in flight, not a connection waiting to be accepted.
+    delivery
+        .write_all(b"GET / HTTP/1.1\r\nhost: ingest\r\n\r\n")
+        .await
+        .unwrap();
+    read_one_response(&mut delivery).await;
     delivery
         .write_all(format!("{head}{first}").as_bytes())
         .await
         .unwrap();
+    // Time for the server to read the head, so the connection is busy, not idle, when the
+    // signal comes (an idle keep-alive connection is closed by a drain, rightly).
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Before, SIGHUP's default action ended the process at once (exit 129, nothing logged).
     process.signal("HUP");
