@@ -86,6 +86,9 @@ impl DbError {
 
     pub(crate) fn from_postgres(context: &str, error: &tokio_postgres::Error) -> Self {
         let kind = match error.code() {
+            // Met again right after it was prepared afresh: a schema change is racing this
+            // statement. The next try prepares it again.
+            Some(_) if crate::prepared::must_prepare_again(error) => DbErrorKind::Unavailable,
             Some(code) => classify(code.code()),
             // Not a server error: the connection broke, timed out or was refused, or (a bug)
             // a value could not be encoded.

@@ -9,6 +9,7 @@ mod dead_letters;
 pub mod error;
 mod group_commit;
 mod migrations;
+mod prepared;
 mod roles;
 mod storable;
 #[cfg(feature = "test-support")]

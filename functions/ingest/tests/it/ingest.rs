@@ -860,3 +860,31 @@ async fn an_unusable_publish_time_counts_as_none_and_the_message_is_stored_once(
         3
     );
 }
+
+/// A later migration widening `email` while ingest runs: the write prepared before still
+/// works (prepared again if the server asks), with no restart.
+#[tokio::test]
+async fn a_column_widened_while_ingest_runs_is_written_at_once_without_a_restart() {
+    let db = TestDatabase::with_sample_users().await;
+    let server = start(&db.database).await;
+    accept(
+        &server,
+        "w-1",
+        &user(Some(7), "before@example.com", "Before"),
+    )
+    .await;
+
+    db.client
+        .batch_execute(
+            "ALTER TABLE users ALTER COLUMN email TYPE varchar(320);
+             ALTER TABLE users ALTER COLUMN name TYPE text",
+        )
+        .await
+        .unwrap();
+    accept(&server, "w-2", &user(Some(8), "after@example.com", "After")).await;
+    assert_eq!(
+        stored(&db, 8).await,
+        Some(("after@example.com".into(), "After".into()))
+    );
+    server.stop().await;
+}
