@@ -226,3 +226,25 @@ async fn a_read_only_spell_is_said_when_it_starts_and_ends_not_per_delivery() {
     assert_eq!(ended.len(), 1, "{lines:#?}");
     assert_eq!(ended[0].0, Level::Info);
 }
+
+#[test]
+fn settings_past_what_their_consumer_takes_stop_the_start() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .env("DB_STATEMENT_TIMEOUT_SECS", "2147484") // past PostgreSQL's int of ms
+        .env("DB_LOCK_TIMEOUT_MS", "2147483648")
+        .env("PROCESSED_RETENTION_DAYS", "1") // inside the subscription's 7 days
+        .env("LOG_FORMAT", "text")
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run ingest");
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    for expected in [
+        "DB_STATEMENT_TIMEOUT_SECS=\"2147484\": expected a whole number of seconds from 1 to 2147483",
+        "DB_LOCK_TIMEOUT_MS=\"2147483648\": expected a whole number of milliseconds from 1 to 2147483647",
+        "PROCESSED_RETENTION_DAYS=\"1\": expected a whole number of days from 8",
+    ] {
+        assert!(said.contains(expected), "{expected} missing from: {said}");
+    }
+    assert!(!said.contains("serving"), "{said}");
+}

@@ -76,6 +76,12 @@ const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_millis(2000);
 const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Past the lock timeout, so a read that met a held lock is answered by the server's error.
 const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(3);
+/// PostgreSQL's `lock_timeout` and `statement_timeout` are `int` milliseconds: a larger value
+/// in the startup packet makes the server refuse the connection (FATAL 22023).
+const POSTGRES_MOST_MS: u64 = i32::MAX as u64;
+const POSTGRES_MOST_SECS: u64 = POSTGRES_MOST_MS / 1000;
+/// PostgreSQL's `max_connections` is at most 2^18 - 1 (MAX_BACKENDS): no pool can use more.
+const MOST_CONNECTIONS: u64 = (1 << 18) - 1;
 /// TCP keepalives find a dead path under an idle connection (Unix sockets have none).
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
@@ -154,9 +160,26 @@ impl DbConfig {
                 .unwrap_or("rust-pubsub-pipeline"),
         );
         postgres.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
-        let lock_timeout = reader.millis("DB_LOCK_TIMEOUT_MS", DEFAULT_LOCK_TIMEOUT);
-        let statement_timeout =
-            reader.seconds("DB_STATEMENT_TIMEOUT_SECS", DEFAULT_STATEMENT_TIMEOUT);
+        let lock_timeout = Duration::from_millis(reader.whole_number_in(
+            "DB_LOCK_TIMEOUT_MS",
+            DEFAULT_LOCK_TIMEOUT.as_millis() as u64,
+            1..=POSTGRES_MOST_MS,
+            &format!(
+                "a whole number of milliseconds from 1 to {POSTGRES_MOST_MS} (PostgreSQL's \
+                 lock_timeout is an int of milliseconds; past it every connection is refused)"
+            ),
+        ));
+        let statement_timeout = Duration::from_secs(reader.whole_number_in(
+            "DB_STATEMENT_TIMEOUT_SECS",
+            DEFAULT_STATEMENT_TIMEOUT.as_secs(),
+            1..=POSTGRES_MOST_SECS,
+            &format!(
+                "a whole number of seconds from 1 to {POSTGRES_MOST_SECS} (PostgreSQL's \
+                 statement_timeout is an int of milliseconds; past it every connection is \
+                 refused)"
+            ),
+        ));
+        // Our own clock's: any duration works (the TCP user timeout made of it saturates).
         let reply_timeout = reader.seconds("DB_REPLY_TIMEOUT_SECS", DEFAULT_REPLY_TIMEOUT);
         if reply_timeout <= lock_timeout {
             // A read that meets a held lock would be cut off before the server can say so.
@@ -180,7 +203,15 @@ impl DbConfig {
             base_options,
             ssl_mode: ssl_mode.unwrap_or(SslMode::Prefer),
             ssl_root_cert,
-            pool_size: reader.count("DB_POOL_SIZE", DEFAULT_POOL_SIZE),
+            pool_size: reader.whole_number_in(
+                "DB_POOL_SIZE",
+                DEFAULT_POOL_SIZE as u64,
+                1..=MOST_CONNECTIONS,
+                &format!(
+                    "a whole number from 1 to {MOST_CONNECTIONS} (the most connections any \
+                     PostgreSQL server takes; the pool sets room aside for each at start)"
+                ),
+            ) as usize,
             acquire_timeout: reader.seconds("DB_ACQUIRE_TIMEOUT_SECS", DEFAULT_ACQUIRE_TIMEOUT),
             lock_timeout,
             statement_timeout,

@@ -232,7 +232,14 @@ impl DbError {
     pub(crate) fn from_pool(error: PoolError, target: &str) -> Self {
         match error {
             PoolError::Backend(e) => {
-                Self::from_postgres(&format!("cannot connect to the database at {target}"), &e)
+                let mut error =
+                    Self::from_postgres(&format!("cannot connect to the database at {target}"), &e);
+                // Refused while connecting (a setting the server rejects, FATAL 22023): never
+                // about a row, always about how we connect.
+                if matches!(error.kind, DbErrorKind::Rejected | DbErrorKind::Internal) {
+                    error.kind = DbErrorKind::Config;
+                }
+                error
             }
             PoolError::Timeout(_) => Self::no_connection_in_time(),
             other => Self {
