@@ -320,17 +320,61 @@ fn password(reader: &mut Reader) -> Option<String> {
 /// What a complaint shows instead of a value that may hold a password.
 const HIDDEN: &str = "(not shown: it may hold a password)";
 
+/// Refuses a URL whose user name or password holds a raw `?`, `#`, `/` or `@`. The authority
+/// (`user:password@host:port`) ends at the first `/`, `?` or `#`, so such a character cuts
+/// the password short and turns the rest into a path or query: a `?` there used to move
+/// `sslmode=require` out of reach (a plaintext connection). A raw `@` belongs only in the
+/// authority, once; a `#` nowhere. Says nothing of the value: it holds a password.
+fn check_url_delimiters(url: &str) -> Result<(), DbError> {
+    let Some((_, rest)) = url.split_once("://") else {
+        return Ok(());
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    if tail.contains('@') || authority.matches('@').count() > 1 || url.contains('#') {
+        return Err(DbError::config(
+            "DATABASE_URL is malformed: a raw '?', '#', '/' or '@' in its user name or password \
+             ends them early (and would move the parameters, sslmode among them, out of \
+             reach); percent-encode them: ? as %3F, # as %23, / as %2F, @ as %40 (the value \
+             is not shown: it may hold a password)",
+        ));
+    }
+    Ok(())
+}
+
+/// A query parameter's value as written, percent-decoded (tokio-postgres decodes the others).
+fn decoded(name: &str, value: &str) -> Result<String, DbError> {
+    percent_encoding::percent_decode_str(value)
+        .decode_utf8()
+        .map(|text| text.into_owned())
+        .map_err(|_| {
+            DbError::config(format!(
+                "DATABASE_URL: its {name} is not UTF-8 once decoded"
+            ))
+        })
+}
+
 /// Parses a `postgres://` URL or a `key=value` string, taking out the `sslmode` and
-/// `sslrootcert` that tokio-postgres would reject or ignore.
+/// `sslrootcert` that tokio-postgres would reject or ignore. No complaint repeats any part of
+/// the value: it may hold a password.
 fn parse_url(
     url: &str,
 ) -> Result<(tokio_postgres::Config, Option<SslMode>, Option<PathBuf>), DbError> {
+    check_url_delimiters(url)?;
     let mut ssl_mode = None;
     let mut root_cert = None;
     let mut take = |key: &str, value: &str| -> Result<bool, DbError> {
         match key {
-            "sslmode" => ssl_mode = Some(value.parse()?),
-            "sslrootcert" => root_cert = Some(PathBuf::from(value)),
+            "sslmode" => {
+                let mode = decoded(key, value)?.parse().map_err(|_| {
+                    DbError::config(
+                        "DATABASE_URL: its sslmode is not one of disable, allow, prefer, require, \
+                         verify-ca, verify-full",
+                    )
+                })?;
+                ssl_mode = Some(mode);
+            }
+            "sslrootcert" => root_cert = Some(PathBuf::from(decoded(key, value)?)),
             _ => return Ok(false),
         }
         Ok(true)
@@ -434,6 +478,38 @@ mod tests {
         let c = config(&[("PGPASSWORD_FILE", path.to_str().unwrap())]).unwrap();
         assert_eq!(c.postgres.get_password(), Some(&b"from-file"[..]));
         std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn a_raw_delimiter_in_the_userinfo_is_refused_naming_percent_encoding_never_the_value() {
+        for url in [
+            "postgres://u:Secret?Part@h/db?sslmode=require",
+            "postgres://u:Secret#Part@h/db?sslmode=require",
+            "postgres://u:Secret@Part@h/db?sslmode=require",
+            "postgres://u:Secret/Part@h/db?sslmode=require",
+            "postgres://u:Secret?sslmode=Part@h/db",
+            "postgresql://Secret?Part@h/db",
+        ] {
+            let e = config(&[("DATABASE_URL", url)]).unwrap_err().to_string();
+            assert!(e.contains("percent-encode"), "{url}: {e}");
+            assert!(!e.contains("Secret") && !e.contains("Part"), "{url}: {e}");
+        }
+        // Percent-encoded, the same password is read whole and sslmode is kept.
+        let c = config(&[(
+            "DATABASE_URL",
+            "postgres://u:Secret%3FPart%23%2F%40@h/db?sslmode=require&sslrootcert=%2Fca%20dir%2Fca.pem",
+        )])
+        .unwrap();
+        assert_eq!(c.postgres.get_password(), Some(&b"Secret?Part#/@"[..]));
+        assert_eq!(c.ssl_mode, SslMode::Require);
+        assert_eq!(c.ssl_root_cert, Some(PathBuf::from("/ca dir/ca.pem")));
+        assert_eq!(c.target(), "h:5432");
+        // A wrong sslmode in the URL is named, its value is not (it may be a password's tail).
+        let e = config(&[("DATABASE_URL", "postgres://u:p@h/db?sslmode=SecretPart")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sslmode is not one of"), "{e}");
+        assert!(!e.contains("Secret"), "{e}");
     }
 
     #[test]

@@ -451,3 +451,33 @@ async fn the_largest_timeouts_the_settings_accept_are_ones_postgresql_accepts() 
         assert!(refused.contains("PostgreSQL"), "{refused}");
     }
 }
+
+/// A `?` in the password used to split DATABASE_URL there: `sslmode=require` was lost and the
+/// connection went out in plaintext. Against a server without TLS (the test cluster's TCP
+/// port): the raw `?` is refused at start without a word of the password, and the same
+/// password percent-encoded keeps `sslmode=require`, so the server's lack of TLS refuses it.
+#[tokio::test]
+async fn a_question_mark_in_the_password_never_loses_sslmode() {
+    let test = TestDatabase::create().await;
+    let port = std::env::var("PGPORT").expect("PGPORT");
+    let url = |password: &str| {
+        let url = format!(
+            "postgres://postgres:{password}@127.0.0.1:{port}/{}?sslmode=require",
+            test.name
+        );
+        DbConfig::from_lookup(move |key| (key == "DATABASE_URL").then(|| url.clone()))
+    };
+    let refused = url("Secret?Part").unwrap_err().to_string();
+    assert!(refused.contains("percent-encode"), "{refused}");
+    assert!(
+        !refused.contains("Secret") && !refused.contains("Part"),
+        "{refused}"
+    );
+
+    let encoded = url("Secret%3FPart").expect("a percent-encoded password is read");
+    let error = Database::new(encoded).unwrap().check().await.unwrap_err();
+    assert!(
+        error.message().to_lowercase().contains("tls") || error.message().contains("SSL"),
+        "sslmode=require must refuse a server without TLS: {error}"
+    );
+}
