@@ -155,12 +155,12 @@ def seconds_until_read_serves(port, within=30):
     """How long after now read first answers `/data` with 200 (polled every 100 ms), or None
     if it did not within `within` seconds."""
     began = time.monotonic()
-    while (waited := time.monotonic() - began) < within:
+    while time.monotonic() - began < within:
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             connection.request("GET", "/data?limit=1")
             if connection.getresponse().status == 200:
-                return waited
+                return time.monotonic() - began
         except OSError:
             pass
         time.sleep(0.1)
@@ -203,7 +203,8 @@ def soak(cluster, start_function, minutes, log):
     def inject_and_time(what, inject):
         inject()
         recovered[what] = seconds_until_read_serves(read.port)
-        log(f"  {what}: over; read answered 200 after {recovered[what]} s")
+        waited = "no 200 within 30 s" if recovered[what] is None else f"a 200 {recovered[what]:.2f} s later"
+        log(f"  {what}: over; read answered {waited}")
 
     began = time.monotonic()
     pending = list(faults)
@@ -228,7 +229,7 @@ def soak(cluster, start_function, minutes, log):
     missing = [email for email in load.acknowledged if email not in stored]
     ingest.stop()
     read.stop()
-    slow = [what for what, _, _ in faults if recovered.get(what) is None or recovered[what] > 5]
+    slow = [what for _, what, _ in faults if recovered.get(what) is None or recovered[what] > 5]
     ok = (not missing and rows == len(stored) and all(after[n] < 2 * warm[n] for n in warm)
           and not slow)
     lines = [
@@ -237,7 +238,7 @@ def soak(cluster, start_function, minutes, log):
         f"read answered {load.reads} pages ({load.read_errors} not 200)",
         f"  acknowledged and missing from users: {len(missing)}; rows {rows}, distinct {len(stored)}",
     ]
-    for what, _, _ in faults:
+    for _, what, _ in faults:
         waited = recovered.get(what)
         lines.append(f"  read answering 200 after {what}: "
                      + ("not within 30 s" if waited is None else f"{waited:.1f} s after its end")

@@ -112,7 +112,7 @@ fn every_bad_setting_of_every_layer_is_said_at_once_and_nothing_starts() {
     assert_eq!(lines.len(), 3, "{said}");
     for expected in [
         "IDLE_TIMEOUT_SECS=\"0\": expected a positive whole number of seconds",
-        "DB_POOL_SIZE=\"many\": expected a positive whole number",
+        "DB_POOL_SIZE=\"many\": expected a whole number from 1 to 262143",
         "PRUNE_EVERY_SECS=\"soon\": expected a positive whole number of seconds",
     ] {
         assert!(said.contains(expected), "{expected} missing from: {said}");
@@ -146,6 +146,8 @@ fn migrate_logs_json_lines_with_log_format_json_outside_cloud_run() {
                 .is_some_and(|m| m.starts_with("migrating failed"))),
         "{said}"
     );
+}
+
 /// A read-only database (a failover onto a standby) is said when it starts and when it ends,
 /// not once per refused delivery, and no failed batch is re-run row by row.
 #[tokio::test]
