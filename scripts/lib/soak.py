@@ -5,17 +5,19 @@ three faults injected along the way, and what must hold at the end.
   each, kept alive), 4 readers ask read for random pages;
 - each function's stderr is a pipe the soak reads into a file (soak-ingest.log,
   soak-read.log beside the cluster);
-- at 20% of the time an operator locks `users` (ACCESS EXCLUSIVE) for 15 s; at 45% every
-  PostgreSQL process is stopped (SIGSTOP) for 15 s, as a frozen VM would be; at 70%, 8
-  clients pipeline 200 large-page requests each on HTTP/1.1 and never read the answers,
-  for 60 s; at 85% nobody reads either function's stderr for 10 s (a stalled log
-  collector) while 4 more senders post messages that are not JSON, each dead-lettered with
-  an ERROR line of about 400 bytes, far more than a pipe and the log queue hold; `GET /`
-  of both is timed throughout;
-- at the end: every message ingest acknowledged (200) is in `users` exactly once; each
-  function's resident memory, 20 s after the load stops, is under twice what it was warm;
-  during the stalled logs every `GET /` was answered (within 5 s), and read answered
-  `/data` with 200 within 5 s of the fault's end.
+- at 15% of the time an operator locks `users` (ACCESS EXCLUSIVE) for 15 s; at 30% a
+  migration widens `users.email` (varchar(255) to varchar(320)) under the running functions;
+  at 40% every PostgreSQL process is stopped (SIGSTOP) for 15 s, as a frozen VM would be; at
+  55% the database turns read-only for 10 s, as a failover onto a standby does (every new
+  session read-only, every session ended); at 65%, 8 clients pipeline 200 large-page
+  requests each on HTTP/1.1 and never read the answers, for 60 s; at 85% nobody reads
+  either function's stderr for 10 s (a stalled log collector) while 4 more senders post
+  messages that are not JSON, each dead-lettered with an ERROR line of about 400 bytes, far
+  more than a pipe and the log queue hold; `GET /` of both is timed throughout;
+- at the end: every message ingest acknowledged (200) is in `users` exactly once; read
+  answered `/data` with 200 within 5 s of each fault's end; during the stalled logs every
+  `GET /` was answered (within 5 s); each function's resident memory, 20 s after the load
+  stops, is under twice what it was warm.
 """
 
 import base64
@@ -242,6 +244,41 @@ def stalled_logs(pipes, ingest_port, read_port, seconds=10):
             "read_back_s": back, "dropped": [pipe.dropped() for pipe in pipes]}
 
 
+def widen_email(cluster, database):
+    """What a later migration widening a column does: read's page statement returns it."""
+    cluster.sql(database, "ALTER TABLE users ALTER COLUMN email TYPE varchar(320)")
+
+
+def read_only(cluster, database, seconds):
+    """A failover onto a standby, as the functions see it: every new session read-only, every
+    session ended; `seconds` later, writable again for new sessions (the functions must
+    replace the read-only ones themselves). Run from another database: a session of this
+    one would itself be read-only when it turns the setting off."""
+    cluster.sql("postgres", f"ALTER DATABASE {database} SET default_transaction_read_only = on")
+    cluster.sql("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                            f"WHERE datname = '{database}'")
+    try:
+        time.sleep(seconds)
+    finally:
+        cluster.sql("postgres", f"ALTER DATABASE {database} RESET default_transaction_read_only")
+
+
+def seconds_until_read_serves(port, within=30):
+    """How long after now read first answers `/data` with 200 (polled every 100 ms), or None
+    if it did not within `within` seconds."""
+    began = time.monotonic()
+    while time.monotonic() - began < within:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/data?limit=1")
+            if connection.getresponse().status == 200:
+                return time.monotonic() - began
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return None
+
+
 def rss_mb(process):
     for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -269,25 +306,36 @@ def soak(cluster, start_function, minutes, log):
     warm = {"ingest": rss_mb(ingest.process), "read": rss_mb(read.process)}
     peak = dict(warm)
     total = minutes * 60
-    faults = [(0.20, "a lock on users for 15 s", lambda: hold_lock(cluster, database, 15)),
-              (0.45, "PostgreSQL frozen (SIGSTOP) for 15 s", lambda: freeze(cluster.dir, 15)),
-              (0.70, "8 HTTP/1.1 clients that never read, for 60 s", lambda: log(
+    faults = [(0.15, "a lock on users for 15 s", lambda: hold_lock(cluster, database, 15)),
+              (0.30, "users.email widened to varchar(320)", lambda: widen_email(cluster, database)),
+              (0.40, "PostgreSQL frozen (SIGSTOP) for 15 s", lambda: freeze(cluster.dir, 15)),
+              (0.55, "the database read-only for 10 s", lambda: read_only(cluster, database, 10)),
+              (0.65, "8 HTTP/1.1 clients that never read, for 60 s", lambda: log(
                   f"  slow readers: {slow_readers(read.port, 60)} of 8 connections closed by read")),
               (0.85, "nobody reads the functions' logs for 10 s, while poison messages pour in",
                lambda: stall.update(stalled_logs(pipes, ingest.port, read.port)))]
+    # Per fault, how long after its end read answered /data with 200 again (None: not in 30 s).
+    recovered = {}
+
+    def inject_and_time(what, inject):
+        inject()
+        recovered[what] = seconds_until_read_serves(read.port)
+        waited = "no 200 within 30 s" if recovered[what] is None else f"a 200 {recovered[what]:.2f} s later"
+        log(f"  {what}: over; read answered {waited}")
+
     began = time.monotonic()
     pending, injected = list(faults), []
     while (elapsed := time.monotonic() - began) < total:
         if pending and elapsed >= pending[0][0] * total:
             _, what, inject = pending.pop(0)
             log(f"soak {elapsed:.0f} s: {what}")
-            injected.append(threading.Thread(target=inject))
+            injected.append(threading.Thread(target=inject_and_time, args=(what, inject)))
             injected[-1].start()
         for name, process in (("ingest", ingest.process), ("read", read.process)):
             peak[name] = max(peak[name], rss_mb(process))
-        time.sleep(5)
-    for fault in injected:  # under load to the end
-        fault.join()
+        time.sleep(1)
+    for thread in injected:  # under load to the end
+        thread.join()
     load.finish()
     log("soak: load stopped; 20 s of quiet")
     time.sleep(20)
@@ -299,7 +347,9 @@ def soak(cluster, start_function, minutes, log):
     read.stop()
     logs_ok = (stall.get("unanswered_gets") == 0 and stall.get("read_back_s") is not None
                and stall["read_back_s"] <= 5)
-    ok = not missing and rows == len(stored) and all(after[n] < 2 * warm[n] for n in warm) and logs_ok
+    slow = [what for _, what, _ in faults if recovered.get(what) is None or recovered[what] > 5]
+    ok = (not missing and rows == len(stored) and all(after[n] < 2 * warm[n] for n in warm)
+          and logs_ok and not slow)
     lines = [
         f"soak: {minutes} min; ingest acknowledged {len(load.acknowledged)} messages "
         f"({load.refused} answered otherwise, for Pub/Sub to redeliver); "
@@ -316,6 +366,11 @@ def soak(cluster, start_function, minutes, log):
             + f"; log lines dropped: ingest {stall['dropped'][0]}, read {stall['dropped'][1]}")
     else:
         lines.append("  logs stalled 10 s: the fault did not run (a soak too short?)")
+    for _, what, _ in faults:
+        waited = recovered.get(what)
+        lines.append(f"  read answering 200 after {what}: "
+                     + ("not within 30 s" if waited is None else f"{waited:.1f} s after its end")
+                     + " (must be <= 5 s)")
     for name in ("ingest", "read"):
         lines.append(f"  {name} RSS: {warm[name]:.1f} MB warm, {peak[name]:.1f} MB peak, "
                      f"{after[name]:.1f} MB 20 s after ({after[name] / warm[name]:.2f}x warm; must be < 2x)")

@@ -83,7 +83,7 @@ async fn wrong_database_settings_are_said_once_at_error_warm_up_included() {
         assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     }
     let lines = logs.lines();
-    // Each 503 is a WARN retry line; what is wrong is said at ERROR once, not again by the
+    // The 503s are one WARN retry line; what is wrong is said at ERROR once, not again by the
     // start's warm-up.
     let errors = lines
         .iter()
@@ -113,7 +113,7 @@ fn every_bad_setting_of_every_layer_is_said_at_once_and_nothing_starts() {
     assert_eq!(lines.len(), 3, "{said}");
     for expected in [
         "IDLE_TIMEOUT_SECS=\"0\": expected a positive whole number of seconds",
-        "DB_POOL_SIZE=\"many\": expected a positive whole number",
+        "DB_POOL_SIZE=\"many\": expected a whole number from 1 to 262143",
         "PRUNE_EVERY_SECS=\"soon\": expected a positive whole number of seconds",
     ] {
         assert!(said.contains(expected), "{expected} missing from: {said}");
@@ -147,4 +147,107 @@ fn migrate_logs_json_lines_with_log_format_json_outside_cloud_run() {
                 .is_some_and(|m| m.starts_with("migrating failed"))),
         "{said}"
     );
+}
+
+/// A read-only database (a failover onto a standby) is said when it starts and when it ends,
+/// not once per refused delivery, and no failed batch is re-run row by row.
+#[tokio::test]
+async fn a_read_only_spell_is_said_when_it_starts_and_ends_not_per_delivery() {
+    let logs = captured_logs();
+    let db = TestDatabase::create().await;
+    let server = Arc::new(
+        TestServer::start(ingest::function(
+            db.database.clone(),
+            ingest::Settings::default(),
+        ))
+        .await,
+    );
+    let send = |round: usize| {
+        let server = server.clone();
+        async move {
+            let sends: Vec<_> = (0..40)
+                .map(|i| {
+                    let server = server.clone();
+                    tokio::spawn(async move {
+                        let user =
+                            json!({"email": format!("ro{i}@example.com"), "name": "Read Only"});
+                        deliver(&server, &format!("ro-{i}"), user.to_string().as_bytes())
+                            .await
+                            .status
+                    })
+                })
+                .collect();
+            let mut refused = 0;
+            for send in sends {
+                if send.await.unwrap() == StatusCode::SERVICE_UNAVAILABLE {
+                    refused += 1;
+                }
+            }
+            (round, refused)
+        }
+    };
+    let before = logs.lines().len();
+    db.make_read_only().await;
+    for round in 0..3 {
+        assert_eq!(
+            send(round).await,
+            (round, 40),
+            "every delivery is sent back"
+        );
+    }
+    db.make_writable().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while send(9).await.1 > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "still refused");
+    }
+
+    let lines: Vec<(Level, String)> = logs.lines().split_off(before);
+    let loud: Vec<&(Level, String)> = lines
+        .iter()
+        .filter(|(level, _)| *level <= Level::Warn)
+        .collect();
+    // 120 refused deliveries: the spell's start and the first 503 of its reason (and of a
+    // connection the failover ended, if a write met one).
+    assert!(loud.len() <= 3, "{loud:#?}");
+    assert!(
+        !loud.iter().any(|(level, _)| *level == Level::Error),
+        "{loud:#?}"
+    );
+    let started = loud
+        .iter()
+        .filter(|(_, line)| line.starts_with("the database refuses writes as read-only"))
+        .count();
+    assert_eq!(started, 1, "{loud:#?}");
+    assert!(
+        !lines.iter().any(|(_, line)| line.contains("one by one")),
+        "a failed batch was re-run row by row: {lines:#?}"
+    );
+    let ended: Vec<&(Level, String)> = lines
+        .iter()
+        .filter(|(_, line)| line.starts_with("the database accepts writes again"))
+        .collect();
+    assert_eq!(ended.len(), 1, "{lines:#?}");
+    assert_eq!(ended[0].0, Level::Info);
+}
+
+#[test]
+fn settings_past_what_their_consumer_takes_stop_the_start() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .env("DB_STATEMENT_TIMEOUT_SECS", "2147484") // past PostgreSQL's int of ms
+        .env("DB_LOCK_TIMEOUT_MS", "2147483648")
+        .env("PROCESSED_RETENTION_DAYS", "1") // inside the subscription's 7 days
+        .env("LOG_FORMAT", "text")
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run ingest");
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    for expected in [
+        "DB_STATEMENT_TIMEOUT_SECS=\"2147484\": expected a whole number of seconds from 1 to 2147483",
+        "DB_LOCK_TIMEOUT_MS=\"2147483648\": expected a whole number of milliseconds from 1 to 2147483647",
+        "PROCESSED_RETENTION_DAYS=\"1\": expected a whole number of days from 8",
+    ] {
+        assert!(said.contains(expected), "{expected} missing from: {said}");
+    }
+    assert!(!said.contains("serving"), "{said}");
 }

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use super::{error::DbError, Database};
+use super::{error::DbError, prepared::run_prepared, Database};
+
+/// Removes at most $2 keys processed more than $1 seconds ago (NULL: another session prunes).
+const PRUNE: &str = "SELECT prune_processed_messages(make_interval(secs => $1), $2)::int8";
 
 /// Keys removed per transaction: small enough that a batch takes milliseconds and never holds
 /// up the writer, large enough to keep pace with thousands of messages a second.
@@ -30,17 +33,14 @@ impl Database {
             // A connection per batch: the pool's connections go back to the writer between them.
             let removed: Option<i64> = self
                 .writing("pruning delivery keys", async |client| {
-                    let statement = client
-                        .prepare_cached(
-                            "SELECT prune_processed_messages(make_interval(secs => $1), $2)::int8",
-                        )
-                        .await
-                        .map_err(fail)?;
-                    Ok(client
-                        .query_one(&statement, &[&retention.as_secs_f64(), &PRUNE_BATCH])
-                        .await
-                        .map_err(fail)?
-                        .get(0))
+                    let row = run_prepared(client, PRUNE, |statement| async move {
+                        client
+                            .query_one(&statement, &[&retention.as_secs_f64(), &PRUNE_BATCH])
+                            .await
+                    })
+                    .await
+                    .map_err(fail)?;
+                    Ok(row.get(0))
                 })
                 .await?;
             match removed {

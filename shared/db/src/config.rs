@@ -76,6 +76,12 @@ const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_millis(2000);
 const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Past the lock timeout, so a read that met a held lock is answered by the server's error.
 const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(3);
+/// PostgreSQL's `lock_timeout` and `statement_timeout` are `int` milliseconds: a larger value
+/// in the startup packet makes the server refuse the connection (FATAL 22023).
+const POSTGRES_MOST_MS: u64 = i32::MAX as u64;
+const POSTGRES_MOST_SECS: u64 = POSTGRES_MOST_MS / 1000;
+/// PostgreSQL's `max_connections` is at most 2^18 - 1 (MAX_BACKENDS): no pool can use more.
+const MOST_CONNECTIONS: u64 = (1 << 18) - 1;
 /// TCP keepalives find a dead path under an idle connection (Unix sockets have none).
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
@@ -154,9 +160,26 @@ impl DbConfig {
                 .unwrap_or("rust-pubsub-pipeline"),
         );
         postgres.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
-        let lock_timeout = reader.millis("DB_LOCK_TIMEOUT_MS", DEFAULT_LOCK_TIMEOUT);
-        let statement_timeout =
-            reader.seconds("DB_STATEMENT_TIMEOUT_SECS", DEFAULT_STATEMENT_TIMEOUT);
+        let lock_timeout = Duration::from_millis(reader.whole_number_in(
+            "DB_LOCK_TIMEOUT_MS",
+            DEFAULT_LOCK_TIMEOUT.as_millis() as u64,
+            1..=POSTGRES_MOST_MS,
+            &format!(
+                "a whole number of milliseconds from 1 to {POSTGRES_MOST_MS} (PostgreSQL's \
+                 lock_timeout is an int of milliseconds; past it every connection is refused)"
+            ),
+        ));
+        let statement_timeout = Duration::from_secs(reader.whole_number_in(
+            "DB_STATEMENT_TIMEOUT_SECS",
+            DEFAULT_STATEMENT_TIMEOUT.as_secs(),
+            1..=POSTGRES_MOST_SECS,
+            &format!(
+                "a whole number of seconds from 1 to {POSTGRES_MOST_SECS} (PostgreSQL's \
+                 statement_timeout is an int of milliseconds; past it every connection is \
+                 refused)"
+            ),
+        ));
+        // Our own clock's: any duration works (the TCP user timeout made of it saturates).
         let reply_timeout = reader.seconds("DB_REPLY_TIMEOUT_SECS", DEFAULT_REPLY_TIMEOUT);
         if reply_timeout <= lock_timeout {
             // A read that meets a held lock would be cut off before the server can say so.
@@ -180,7 +203,15 @@ impl DbConfig {
             base_options,
             ssl_mode: ssl_mode.unwrap_or(SslMode::Prefer),
             ssl_root_cert,
-            pool_size: reader.count("DB_POOL_SIZE", DEFAULT_POOL_SIZE),
+            pool_size: reader.whole_number_in(
+                "DB_POOL_SIZE",
+                DEFAULT_POOL_SIZE as u64,
+                1..=MOST_CONNECTIONS,
+                &format!(
+                    "a whole number from 1 to {MOST_CONNECTIONS} (the most connections any \
+                     PostgreSQL server takes; the pool sets room aside for each at start)"
+                ),
+            ) as usize,
             acquire_timeout: reader.seconds("DB_ACQUIRE_TIMEOUT_SECS", DEFAULT_ACQUIRE_TIMEOUT),
             lock_timeout,
             statement_timeout,
@@ -289,17 +320,61 @@ fn password(reader: &mut Reader) -> Option<String> {
 /// What a complaint shows instead of a value that may hold a password.
 const HIDDEN: &str = "(not shown: it may hold a password)";
 
+/// Refuses a URL whose user name or password holds a raw `?`, `#`, `/` or `@`. The authority
+/// (`user:password@host:port`) ends at the first `/`, `?` or `#`, so such a character cuts
+/// the password short and turns the rest into a path or query: a `?` there used to move
+/// `sslmode=require` out of reach (a plaintext connection). A raw `@` belongs only in the
+/// authority, once; a `#` nowhere. Says nothing of the value: it holds a password.
+fn check_url_delimiters(url: &str) -> Result<(), DbError> {
+    let Some((_, rest)) = url.split_once("://") else {
+        return Ok(());
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    if tail.contains('@') || authority.matches('@').count() > 1 || url.contains('#') {
+        return Err(DbError::config(
+            "DATABASE_URL is malformed: a raw '?', '#', '/' or '@' in its user name or password \
+             ends them early (and would move the parameters, sslmode among them, out of \
+             reach); percent-encode them: ? as %3F, # as %23, / as %2F, @ as %40 (the value \
+             is not shown: it may hold a password)",
+        ));
+    }
+    Ok(())
+}
+
+/// A query parameter's value as written, percent-decoded (tokio-postgres decodes the others).
+fn decoded(name: &str, value: &str) -> Result<String, DbError> {
+    percent_encoding::percent_decode_str(value)
+        .decode_utf8()
+        .map(|text| text.into_owned())
+        .map_err(|_| {
+            DbError::config(format!(
+                "DATABASE_URL: its {name} is not UTF-8 once decoded"
+            ))
+        })
+}
+
 /// Parses a `postgres://` URL or a `key=value` string, taking out the `sslmode` and
-/// `sslrootcert` that tokio-postgres would reject or ignore.
+/// `sslrootcert` that tokio-postgres would reject or ignore. No complaint repeats any part of
+/// the value: it may hold a password.
 fn parse_url(
     url: &str,
 ) -> Result<(tokio_postgres::Config, Option<SslMode>, Option<PathBuf>), DbError> {
+    check_url_delimiters(url)?;
     let mut ssl_mode = None;
     let mut root_cert = None;
     let mut take = |key: &str, value: &str| -> Result<bool, DbError> {
         match key {
-            "sslmode" => ssl_mode = Some(value.parse()?),
-            "sslrootcert" => root_cert = Some(PathBuf::from(value)),
+            "sslmode" => {
+                let mode = decoded(key, value)?.parse().map_err(|_| {
+                    DbError::config(
+                        "DATABASE_URL: its sslmode is not one of disable, allow, prefer, require, \
+                         verify-ca, verify-full",
+                    )
+                })?;
+                ssl_mode = Some(mode);
+            }
+            "sslrootcert" => root_cert = Some(PathBuf::from(decoded(key, value)?)),
             _ => return Ok(false),
         }
         Ok(true)
@@ -403,6 +478,38 @@ mod tests {
         let c = config(&[("PGPASSWORD_FILE", path.to_str().unwrap())]).unwrap();
         assert_eq!(c.postgres.get_password(), Some(&b"from-file"[..]));
         std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn a_raw_delimiter_in_the_userinfo_is_refused_naming_percent_encoding_never_the_value() {
+        for url in [
+            "postgres://u:Secret?Part@h/db?sslmode=require",
+            "postgres://u:Secret#Part@h/db?sslmode=require",
+            "postgres://u:Secret@Part@h/db?sslmode=require",
+            "postgres://u:Secret/Part@h/db?sslmode=require",
+            "postgres://u:Secret?sslmode=Part@h/db",
+            "postgresql://Secret?Part@h/db",
+        ] {
+            let e = config(&[("DATABASE_URL", url)]).unwrap_err().to_string();
+            assert!(e.contains("percent-encode"), "{url}: {e}");
+            assert!(!e.contains("Secret") && !e.contains("Part"), "{url}: {e}");
+        }
+        // Percent-encoded, the same password is read whole and sslmode is kept.
+        let c = config(&[(
+            "DATABASE_URL",
+            "postgres://u:Secret%3FPart%23%2F%40@h/db?sslmode=require&sslrootcert=%2Fca%20dir%2Fca.pem",
+        )])
+        .unwrap();
+        assert_eq!(c.postgres.get_password(), Some(&b"Secret?Part#/@"[..]));
+        assert_eq!(c.ssl_mode, SslMode::Require);
+        assert_eq!(c.ssl_root_cert, Some(PathBuf::from("/ca dir/ca.pem")));
+        assert_eq!(c.target(), "h:5432");
+        // A wrong sslmode in the URL is named, its value is not (it may be a password's tail).
+        let e = config(&[("DATABASE_URL", "postgres://u:p@h/db?sslmode=SecretPart")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sslmode is not one of"), "{e}");
+        assert!(!e.contains("Secret"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use tokio_postgres::types::ToSql;
 
 use super::{
     error::DbError,
+    prepared::run_prepared,
     storable::{storable_json, storable_text, DeliveryKey},
     Database,
 };
@@ -85,6 +86,11 @@ impl LetterSelection {
     }
 }
 
+/// Keeps a letter; the same delivery key again is a no-op.
+const RECORD_DEAD_LETTER: &str = "INSERT INTO dead_letters
+         (delivery_key, message_id, publish_time, payload, attributes, reason, event_type)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (delivery_key) DO NOTHING";
+
 /// The selection as a WHERE clause on `$1..$4`; see [`selection_params`].
 const SELECTED: &str = "(cardinality($1::int8[]) = 0 OR id = ANY ($1))
     AND ($2::text IS NULL OR strpos(lower(reason), lower($2)) > 0)
@@ -121,30 +127,33 @@ impl Database {
     pub async fn record_dead_letter(&self, letter: &DeadLetter) -> Result<(), DbError> {
         let fail = |e: tokio_postgres::Error| DbError::from_postgres("recording a dead letter", &e);
         self.writing("recording a dead letter", async |client| {
-            let statement = client
-                .prepare_cached(
-                    "INSERT INTO dead_letters
-                         (delivery_key, message_id, publish_time, payload, attributes, reason, event_type)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (delivery_key) DO NOTHING",
-                )
-                .await
-                .map_err(fail)?;
             // The payload is bytea, kept byte for byte; the text fields lose only their NULs.
-            client
-                .execute(
-                    &statement,
-                    &[
-                        &letter.delivery_key.as_str(),
-                        &storable_text(&letter.message_id),
-                        &letter.publish_time,
-                        &letter.payload,
-                        &storable_json(&letter.attributes),
-                        &storable_text(&letter.reason),
-                        &letter.event_type.as_deref().map(storable_text),
-                    ],
-                )
-                .await
-                .map_err(fail)
+            let (message_id, attributes, reason) = (
+                storable_text(&letter.message_id),
+                storable_json(&letter.attributes),
+                storable_text(&letter.reason),
+            );
+            let event_type = letter.event_type.as_deref().map(storable_text);
+            let (message_id, attributes, reason, event_type) =
+                (&message_id, &attributes, &reason, &event_type);
+            run_prepared(client, RECORD_DEAD_LETTER, |statement| async move {
+                client
+                    .execute(
+                        &statement,
+                        &[
+                            &letter.delivery_key.as_str(),
+                            message_id,
+                            &letter.publish_time,
+                            &letter.payload,
+                            attributes,
+                            reason,
+                            event_type,
+                        ],
+                    )
+                    .await
+            })
+            .await
+            .map_err(fail)
         })
         .await?;
         Ok(())

@@ -4,12 +4,14 @@
 use std::fmt;
 
 use deadpool_postgres::PoolError;
+use tokio_postgres::error::SqlState;
 
 /// What the caller should do about a failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DbErrorKind {
-    /// The database is unreachable, restarting, overloaded, or the transaction lost a race
-    /// (serialization failure, deadlock): try again later.
+    /// Not now: the database is unreachable, restarting, overloaded, read-only (a standby
+    /// during a failover), or the transaction lost a race (serialization failure, deadlock):
+    /// try again later.
     Unavailable,
     /// Held up by another session: a lock did not come free within `lock_timeout`, or a
     /// statement ran past `statement_timeout`. Try again later; the rest of the work may go on.
@@ -31,6 +33,8 @@ pub struct DbError {
     message: String,
     /// The connection that met this did not answer: it must not be used again.
     no_reply: bool,
+    /// The session refused a write as read-only (25006); see [`DbError::is_read_only`].
+    read_only: bool,
 }
 
 impl DbError {
@@ -54,8 +58,8 @@ impl DbError {
         Self {
             kind: DbErrorKind::Internal,
             message: message.into(),
-
             no_reply: false,
+            read_only: false,
         }
     }
 
@@ -64,8 +68,8 @@ impl DbError {
         Self {
             kind: DbErrorKind::Config,
             message: message.into(),
-
             no_reply: false,
+            read_only: false,
         }
     }
 
@@ -74,8 +78,8 @@ impl DbError {
         Self {
             kind: DbErrorKind::Busy,
             message: message.into(),
-
             no_reply: false,
+            read_only: false,
         }
     }
 
@@ -101,6 +105,9 @@ impl DbError {
         privilege_advice: &str,
     ) -> Self {
         let kind = match error.code() {
+            // Met again right after it was prepared afresh: a schema change is racing this
+            // statement. The next try prepares it again.
+            Some(_) if crate::prepared::must_prepare_again(error) => DbErrorKind::Unavailable,
             Some(code) => classify(code.code()),
             // Not a server error: the connection broke, timed out or was refused, or (a bug)
             // a value could not be encoded.
@@ -138,7 +145,16 @@ impl DbError {
             kind,
             message: format!("{context}: {detail}{advice}"),
             no_reply: false,
+            read_only: error.code() == Some(&SqlState::READ_ONLY_SQL_TRANSACTION),
         }
+    }
+
+    /// True when the session refused a write because it is read-only (25006): the server is
+    /// a standby (a failover under way), or `default_transaction_read_only` is on. The
+    /// connection must not be used again: a session keeps the setting it started with, and
+    /// a fresh one finds the writable primary (or the setting turned off).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 }
 
@@ -164,18 +180,24 @@ fn classify(sqlstate: &str) -> DbErrorKind {
         // Not this message's fault: no generated id is left for anyone. Keep the message
         // (Pub/Sub redelivers) until an operator frees ids; never dead-letter it.
         SEQUENCE_EXHAUSTED => DbErrorKind::Unavailable,
-        // invalid_authorization_specification (no such role), invalid_password, no such database
-        "28000" | "28P01" | "3D000" => DbErrorKind::Config,
+        // invalid_authorization_specification (no such role), invalid_password, no such
+        // database, the database dropped under the session (57P04): wrong settings, said once
+        "28000" | "28P01" | "3D000" | "57P04" => DbErrorKind::Config,
         // insufficient_privilege: the role lacks a grant (a function's role meeting a schema
         // its owner has not migrated yet, or a role set up by hand)
         INSUFFICIENT_PRIVILEGE => DbErrorKind::Config,
         // lock_not_available (lock_timeout), query_canceled (statement_timeout)
         "55P03" | "57014" => DbErrorKind::Busy,
-        // serialization_failure, deadlock_detected
-        "40001" | "40P01" => DbErrorKind::Unavailable,
-        // admin_shutdown, crash_shutdown, cannot_connect_now, database_dropped
-        "57P01" | "57P02" | "57P03" => DbErrorKind::Unavailable,
-        // connection exceptions, insufficient resources, operator intervention (canceled)
+        // "Not now" (the same request will succeed once the database is itself again):
+        // read_only_sql_transaction (a standby during a failover, or
+        // default_transaction_read_only on); serialization_failure, deadlock_detected,
+        // statement_completion_unknown (our writes are idempotent by delivery key, so
+        // repeating one whose commit went unconfirmed is safe); admin_shutdown,
+        // crash_shutdown, cannot_connect_now, idle_session_timeout; snapshot_too_old.
+        "25006" | "40001" | "40P01" | "40003" => DbErrorKind::Unavailable,
+        "57P01" | "57P02" | "57P03" | "57P05" | "72000" => DbErrorKind::Unavailable,
+        // connection exceptions (08), insufficient resources (53: disk full, out of memory,
+        // too many connections)
         s if s.starts_with("08") || s.starts_with("53") => DbErrorKind::Unavailable,
         // Refused for what the row holds, so refused again on every retry: data exceptions
         // (22), integrity constraint violations (23: CHECK, NOT NULL, foreign keys), an
@@ -185,7 +207,8 @@ fn classify(sqlstate: &str) -> DbErrorKind {
         s if s.starts_with("22") || s.starts_with("23") => DbErrorKind::Rejected,
         "P0001" | "P0004" | "54000" => DbErrorKind::Rejected,
         // Anything else is about the database, not the row (a missing table or function, a
-        // server bug): retried (500) until it is fixed.
+        // server bug, the server's own I/O errors, 58): retried (500, logged at ERROR each
+        // time: someone must look) until it is fixed.
         _ => DbErrorKind::Internal,
     }
 }
@@ -201,6 +224,7 @@ impl DbError {
                 limit.as_millis()
             ),
             no_reply: true,
+            read_only: false,
         }
     }
 
@@ -214,22 +238,29 @@ impl DbError {
         Self {
             kind: DbErrorKind::Unavailable,
             message: "no database connection became free in time (pool exhausted or database unreachable)".into(),
-
             no_reply: false,
+            read_only: false,
         }
     }
 
     pub(crate) fn from_pool(error: PoolError, target: &str) -> Self {
         match error {
             PoolError::Backend(e) => {
-                Self::from_postgres(&format!("cannot connect to the database at {target}"), &e)
+                let mut error =
+                    Self::from_postgres(&format!("cannot connect to the database at {target}"), &e);
+                // Refused while connecting (a setting the server rejects, FATAL 22023): never
+                // about a row, always about how we connect.
+                if matches!(error.kind, DbErrorKind::Rejected | DbErrorKind::Internal) {
+                    error.kind = DbErrorKind::Config;
+                }
+                error
             }
             PoolError::Timeout(_) => Self::no_connection_in_time(),
             other => Self {
                 kind: DbErrorKind::Unavailable,
                 message: format!("database pool: {other}"),
-
                 no_reply: false,
+                read_only: false,
             },
         }
     }
@@ -250,7 +281,8 @@ mod tests {
     #[test]
     fn sqlstates_map_to_what_the_caller_should_do() {
         for transient in [
-            "40001", "40P01", "57P01", "57P03", "08006", "53300", "2200H",
+            "25006", "40001", "40P01", "40003", "57P01", "57P02", "57P03", "57P05", "72000",
+            "08006", "08001", "53100", "53200", "53300", "2200H",
         ] {
             assert_eq!(classify(transient), DbErrorKind::Unavailable, "{transient}");
         }
@@ -262,9 +294,11 @@ mod tests {
         ] {
             assert_eq!(classify(rejected), DbErrorKind::Rejected, "{rejected}");
         }
-        for config in ["28000", "28P01", "3D000"] {
+        for config in ["28000", "28P01", "3D000", "57P04", "42501"] {
             assert_eq!(classify(config), DbErrorKind::Config, "{config}");
         }
-        assert_eq!(classify("42P01"), DbErrorKind::Internal);
+        for internal in ["42P01", "42883", "XX000", "58030", "0A000"] {
+            assert_eq!(classify(internal), DbErrorKind::Internal, "{internal}");
+        }
     }
 }

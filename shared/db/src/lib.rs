@@ -9,6 +9,8 @@ mod dead_letters;
 pub mod error;
 mod group_commit;
 mod migrations;
+mod prepared;
+mod read_only;
 mod roles;
 mod storable;
 #[cfg(feature = "test-support")]
@@ -61,6 +63,8 @@ struct Inner {
     replacing_shared: tokio::sync::Mutex<()>,
     /// Wrong settings are said once, at ERROR; every request they fail then gets a 503.
     config_error_reported: AtomicBool,
+    /// A read-only database is said when it starts refusing writes and when it stops.
+    read_only: read_only::ReadOnlySpell,
     /// Where connections go, named in connection errors.
     target: String,
 }
@@ -107,6 +111,7 @@ impl Database {
                 shared: RwLock::new(None),
                 replacing_shared: tokio::sync::Mutex::new(()),
                 config_error_reported: AtomicBool::new(false),
+                read_only: Default::default(),
                 target: config.target(),
             }),
         })
@@ -153,6 +158,12 @@ impl Database {
     ) -> Result<T, DbError> {
         let client = self.client().await?;
         match tokio::time::timeout(limit, call(&client)).await {
+            Ok(Err(e)) if e.is_read_only() => {
+                // The session keeps the read-only setting it started with: a fresh one will
+                // find the primary (or the setting turned off).
+                drop(Object::take(client));
+                Err(e)
+            }
             Ok(result) => result,
             Err(_) => {
                 drop(Object::take(client));
@@ -168,7 +179,13 @@ impl Database {
         what: &str,
         call: impl AsyncFnOnce(&Object) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
-        self.on_pooled(what, self.inner.write_timeout, call).await
+        let result = self.on_pooled(what, self.inner.write_timeout, call).await;
+        match &result {
+            Ok(_) => self.inner.read_only.accepted(),
+            Err(e) if e.is_read_only() => self.inner.read_only.refused(e),
+            Err(_) => {}
+        }
+        result
     }
 
     /// A pooled connection, as it is.

@@ -111,6 +111,33 @@ impl TestDatabase {
         test
     }
 
+    /// Makes the database read-only, as a failover onto a standby does: every new session
+    /// starts read-only (`default_transaction_read_only`), and every session but this
+    /// test's own connection is ended.
+    pub async fn make_read_only(&self) {
+        self.client
+            .batch_execute(&format!(
+                "ALTER DATABASE {} SET default_transaction_read_only = on;
+                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                  WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                self.name
+            ))
+            .await
+            .expect("make the database read-only");
+    }
+
+    /// Makes the database writable again for new sessions; sessions that started read-only
+    /// are left as they are, for the function to replace.
+    pub async fn make_writable(&self) {
+        self.client
+            .batch_execute(&format!(
+                "ALTER DATABASE {} RESET default_transaction_read_only",
+                self.name
+            ))
+            .await
+            .expect("make the database writable");
+    }
+
     /// The one number `sql` (a `SELECT count(*) ...`) answers.
     pub async fn count(&self, sql: &str) -> i64 {
         self.client.query_one(sql, &[]).await.expect(sql).get(0)

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Object;
 
-use super::{error::DbError, storable::DeliveryKey, Database};
+use super::{error::DbError, prepared::run_prepared, storable::DeliveryKey, Database};
 
 /// A validated user carried by one Pub/Sub message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,27 +115,32 @@ impl Database {
         let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
         let published: Vec<DateTime<Utc>> = users.iter().map(|u| u.published_at).collect();
         let row = self
-            .writing("writing users", async |client| match &wait {
-                None => {
-                    let statement = client.prepare_cached(WRITE_USERS).await.map_err(fail)?;
-                    client
-                        .query_one(&statement, &[&keys, &user_ids, &emails, &names, &published])
+            .writing("writing users", async |client| {
+                let (keys, user_ids, emails, names, published) =
+                    (&keys, &user_ids, &emails, &names, &published);
+                let run = match &wait {
+                    None => {
+                        run_prepared(client, WRITE_USERS, |statement| async move {
+                            client
+                                .query_one(&statement, &[keys, user_ids, emails, names, published])
+                                .await
+                        })
                         .await
-                        .map_err(fail)
-                }
-                Some(wait) => {
-                    let statement = client
-                        .prepare_cached(WRITE_USERS_WAITING_AT_MOST)
-                        .await
-                        .map_err(fail)?;
-                    client
-                        .query_one(
-                            &statement,
-                            &[&keys, &user_ids, &emails, &names, &published, wait],
+                    }
+                    Some(wait) => {
+                        run_prepared(
+                            client,
+                            WRITE_USERS_WAITING_AT_MOST,
+                            |statement| async move {
+                                client
+                                    .query_one(&statement, &[keys, user_ids, emails, names, published, wait])
+                                    .await
+                            },
                         )
                         .await
-                        .map_err(fail)
-                }
+                    }
+                };
+                run.map_err(fail)
             })
             .await?;
         // Per message, aligned with `users`: the id it stored, NULL if seen before, 0 if its
@@ -172,11 +177,12 @@ impl Database {
             .await
             .map_err(|_| DbError::no_connection_in_time())??;
         let read = async {
-            let statement = client.prepare_cached(USERS_AFTER).await.map_err(fail)?;
-            let rows = client
-                .query(&statement, &[&after, &limit])
-                .await
-                .map_err(fail)?;
+            let client = &client;
+            let rows = run_prepared(client, USERS_AFTER, |statement| async move {
+                client.query(&statement, &[&after, &limit]).await
+            })
+            .await
+            .map_err(fail)?;
             Ok(rows
                 .iter()
                 .map(|row| UserRow {

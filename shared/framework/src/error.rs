@@ -93,12 +93,21 @@ impl FunctionError {
     /// Logs what the operator needs to know, at the level the failure deserves. A client's
     /// mistakes (400, 408, 413) are logged at INFO at most [`CLIENT_ERRORS_LOGGED`] times a
     /// minute, and the next line says how many were left out: a flood of bad requests
-    /// cannot become a flood of log lines.
+    /// cannot become a flood of log lines. A 503 is logged at WARN when its reason is new,
+    /// then at most once a minute for the same reason, saying how many were not: an outage
+    /// is a line when it starts, not a line per request.
     pub fn log(&self) {
         match self {
             Self::Internal(m) => log::error!("function failed: {}", clipped(m)),
             Self::Unavailable { reason, .. } => {
-                log::warn!("unavailable, asking for a retry: {}", clipped(reason))
+                let reason = clipped(reason);
+                if let Some(repeats) = unavailable_log_allowed(&reason, Instant::now()) {
+                    let more = match repeats {
+                        0 => String::new(),
+                        n => format!(" ({n} more 503s for this reason since it was last logged)"),
+                    };
+                    log::warn!("unavailable, asking for a retry: {reason}{more}")
+                }
             }
             Self::Discarded { reason } => {
                 log::error!(
@@ -183,6 +192,47 @@ fn client_error_log_allowed(now: Instant) -> Option<u64> {
     static BUDGET: Mutex<Option<LogBudget>> = Mutex::new(None);
     let mut budget = BUDGET.lock().unwrap_or_else(|e| e.into_inner());
     budget.get_or_insert_with(|| LogBudget::new(now)).allow(now)
+}
+
+/// Reasons of 503s remembered, at most: past it the one logged longest ago is forgotten.
+const UNAVAILABLE_REASONS_KEPT: usize = 16;
+
+/// One memory per process: `Some(repeats not logged since it last was)` when a 503 with
+/// `reason` may be logged now.
+fn unavailable_log_allowed(reason: &str, now: Instant) -> Option<u64> {
+    static SEEN: Mutex<Vec<SeenReason>> = Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    allow_reason(&mut seen, reason, now)
+}
+
+/// A 503 reason, when it was last logged, and how many times it came since.
+#[derive(Debug)]
+struct SeenReason {
+    reason: String,
+    logged_at: Instant,
+    repeats: u64,
+}
+
+fn allow_reason(seen: &mut Vec<SeenReason>, reason: &str, now: Instant) -> Option<u64> {
+    if let Some(entry) = seen.iter_mut().find(|entry| entry.reason == reason) {
+        if now.duration_since(entry.logged_at) < LogBudget::WINDOW {
+            entry.repeats += 1;
+            return None;
+        }
+        entry.logged_at = now;
+        return Some(std::mem::take(&mut entry.repeats));
+    }
+    if seen.len() >= UNAVAILABLE_REASONS_KEPT {
+        if let Some(oldest) = (0..seen.len()).min_by_key(|&i| seen[i].logged_at) {
+            seen.swap_remove(oldest);
+        }
+    }
+    seen.push(SeenReason {
+        reason: reason.to_owned(),
+        logged_at: now,
+        repeats: 0,
+    });
+    Some(0)
 }
 
 /// At most [`CLIENT_ERRORS_LOGGED`] lines in each minute, counting what is left out.
@@ -270,5 +320,31 @@ mod tests {
         // The next minute's first line says how many were left out.
         assert_eq!(budget.allow(start + Duration::from_secs(61)), Some(990));
         assert_eq!(budget.allow(start + Duration::from_secs(61)), Some(0));
+    }
+
+    #[test]
+    fn a_503_reason_is_logged_when_new_then_once_a_minute_with_its_repeats() {
+        let start = Instant::now();
+        let mut seen = Vec::new();
+        let read_only = "writing users: read-only (25006)";
+        let allowed: Vec<_> = (0..500)
+            .filter_map(|_| allow_reason(&mut seen, read_only, start))
+            .collect();
+        assert_eq!(allowed, [0], "one line, not one per request");
+        // Another reason meanwhile is a change: said at once.
+        assert_eq!(allow_reason(&mut seen, "pool exhausted", start), Some(0));
+        assert_eq!(
+            allow_reason(&mut seen, read_only, start + Duration::from_secs(61)),
+            Some(499)
+        );
+        // What it remembers is bounded: the reason logged longest ago is forgotten first.
+        for i in 0..100 {
+            let later = start + Duration::from_secs(62 + i);
+            assert_eq!(
+                allow_reason(&mut seen, &format!("reason {i}"), later),
+                Some(0)
+            );
+        }
+        assert_eq!(seen.len(), UNAVAILABLE_REASONS_KEPT);
     }
 }

@@ -78,11 +78,32 @@ impl<'a> Reader<'a> {
 
     /// A whole number from 1 up to `most`, or `default` when unset (or wrong, noted).
     fn positive(&mut self, name: &str, default: u64, most: u64, expected: &str) -> u64 {
+        self.whole_number_in(name, default, 1..=most, expected)
+    }
+
+    /// A whole number within `range` (what the setting's consumer accepts: a limit of
+    /// PostgreSQL's, say), or `default` when unset (or wrong, noted with `expected`, which
+    /// should name the range and why it is that).
+    ///
+    /// ```
+    /// # use settings_reader::Reader;
+    /// let mut reader = Reader::new(|_| Some("2147483648".to_string()));
+    /// let most = i32::MAX as u64;
+    /// assert_eq!(reader.whole_number_in("DB_LOCK_TIMEOUT_MS", 2000, 1..=most, "at most 2147483647"), 2000);
+    /// assert!(reader.finish().is_err());
+    /// ```
+    pub fn whole_number_in(
+        &mut self,
+        name: &str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+        expected: &str,
+    ) -> u64 {
         let Some(value) = self.text(name) else {
             return default;
         };
         match value.parse::<u64>() {
-            Ok(n) if (1..=most).contains(&n) => n,
+            Ok(n) if range.contains(&n) => n,
             _ => {
                 self.refuse(name, &value, expected);
                 default

@@ -860,3 +860,93 @@ async fn an_unusable_publish_time_counts_as_none_and_the_message_is_stored_once(
         3
     );
 }
+
+/// A later migration widening `email` while ingest runs: the write prepared before still
+/// works (prepared again if the server asks), with no restart.
+#[tokio::test]
+async fn a_column_widened_while_ingest_runs_is_written_at_once_without_a_restart() {
+    let db = TestDatabase::with_sample_users().await;
+    let server = start(&db.database).await;
+    accept(
+        &server,
+        "w-1",
+        &user(Some(7), "before@example.com", "Before"),
+    )
+    .await;
+
+    db.client
+        .batch_execute(
+            "ALTER TABLE users ALTER COLUMN email TYPE varchar(320);
+             ALTER TABLE users ALTER COLUMN name TYPE text",
+        )
+        .await
+        .unwrap();
+    accept(&server, "w-2", &user(Some(8), "after@example.com", "After")).await;
+    assert_eq!(
+        stored(&db, 8).await,
+        Some(("after@example.com".into(), "After".into()))
+    );
+    server.stop().await;
+}
+
+/// A failover onto a standby (the database read-only, every session ended): every delivery
+/// is asked to come back (503 with Retry-After), nothing is half-written, and once the
+/// database is writable again the same deliveries are stored, with no restart.
+#[tokio::test]
+async fn a_read_only_database_gets_503_with_retry_after_and_recovers_by_itself() {
+    let db = TestDatabase::with_sample_users().await;
+    let server = Arc::new(start(&db.database).await);
+    accept(
+        &server,
+        "ro-0",
+        &user(Some(10), "first@example.com", "First"),
+    )
+    .await;
+
+    db.make_read_only().await;
+    let messages: Vec<(String, Vec<u8>)> = (1..=40)
+        .map(|i| {
+            let email = format!("ro{i}@example.com");
+            (format!("ro-{i}"), user(Some(100 + i), &email, "Read Only"))
+        })
+        .collect();
+    for reply in deliver_all(&server, messages.clone()).await {
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{:?}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        assert!(reply.headers.contains_key("retry-after"));
+    }
+    assert_eq!(
+        db.count("SELECT count(*) FROM users WHERE user_id > 100")
+            .await,
+        0
+    );
+    assert_eq!(db.count("SELECT count(*) FROM dead_letters").await, 0);
+
+    // Writable again for new sessions only: the function replaces its read-only ones.
+    db.make_writable().await;
+    let mut waiting = messages;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !waiting.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} deliveries still refused 5 s after the database became writable",
+            waiting.len()
+        );
+        let replies = deliver_all(&server, waiting.clone()).await;
+        waiting = waiting
+            .into_iter()
+            .zip(replies)
+            .filter(|(_, reply)| reply.status != StatusCode::OK)
+            .map(|(message, _)| message)
+            .collect();
+    }
+    assert_eq!(
+        db.count("SELECT count(*) FROM users WHERE user_id > 100")
+            .await,
+        40
+    );
+}

@@ -455,3 +455,41 @@ async fn a_huge_parameter_is_refused_without_being_echoed_whole() {
     assert!(message.ends_with("bytes in all)"), "{message}");
     server.stop().await;
 }
+
+/// What a later migration widening `email` does while read runs: the page query, prepared on
+/// the shared connection before, no longer matches the table. It is prepared again, and the
+/// next request is answered from the new table, with no restart.
+#[tokio::test]
+async fn a_column_widened_while_read_runs_is_served_at_once_without_a_restart() {
+    let db = TestDatabase::with_sample_users().await;
+    let server = start(&db.database).await;
+    assert_eq!(get(&server, "/data").await.status, StatusCode::OK);
+
+    db.client
+        .batch_execute(
+            "ALTER TABLE users ALTER COLUMN email TYPE varchar(320);
+             INSERT INTO users VALUES (7, 'l' || repeat('o', 300) || '@example.com', 'Long Email')",
+        )
+        .await
+        .unwrap();
+    let reply = get(&server, "/data").await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let rows = reply.json()["data"].as_array().unwrap().clone();
+    assert_eq!(rows.len(), 7);
+    assert_eq!(rows[6]["email"].as_str().unwrap().len(), 313);
+
+    // And again: a type changed back is met the same way.
+    db.client
+        .batch_execute(
+            "DELETE FROM users WHERE user_id = 7; ALTER TABLE users ALTER COLUMN email TYPE text",
+        )
+        .await
+        .unwrap();
+    assert_eq!(get(&server, "/data").await.status, StatusCode::OK);
+    server.stop().await;
+}

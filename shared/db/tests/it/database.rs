@@ -409,3 +409,79 @@ async fn a_write_to_a_frozen_database_fails_on_our_own_clock_and_its_connection_
     // The frozen connection was dropped, not handed back: the next write works at once.
     database.write_users(&[user("m3")]).await.unwrap();
 }
+
+/// The largest lock and statement timeouts the settings accept are ones PostgreSQL accepts
+/// (its limit is an `int` of milliseconds); one past either is refused at start, where it
+/// used to pass and then make the server refuse every connection (FATAL 22023).
+#[tokio::test]
+async fn the_largest_timeouts_the_settings_accept_are_ones_postgresql_accepts() {
+    let test = TestDatabase::create().await;
+    let settings = |lock: &'static str, statement: &'static str| {
+        let name = test.name.clone();
+        DbConfig::from_lookup(move |key| match key {
+            "DB_LOCK_TIMEOUT_MS" => Some(lock.into()),
+            "DB_STATEMENT_TIMEOUT_SECS" => Some(statement.into()),
+            // Must exceed the lock timeout.
+            "DB_REPLY_TIMEOUT_SECS" => Some("2147484".into()),
+            "PGDATABASE" => Some(name.clone()),
+            _ => std::env::var(key).ok(),
+        })
+    };
+    let largest = settings("2147483647", "2147483").expect("the largest are accepted");
+    let database = Database::new(largest).unwrap();
+    // A connection opened with them in its startup packet, and the schema checked on it.
+    database.check().await.expect("PostgreSQL takes them");
+
+    // One millisecond more, set past the settings' check: the server refuses the connection.
+    let past = test.config.clone().with_timeouts(
+        std::time::Duration::from_millis(2_147_483_648),
+        std::time::Duration::from_secs(20),
+        std::time::Duration::from_secs(2_147_484),
+    );
+    let refused = Database::new(past).unwrap().check().await.unwrap_err();
+    assert!(refused.message().contains("22023"), "{refused}");
+    assert_eq!(
+        *refused.kind(),
+        pipeline_db::DbErrorKind::Config,
+        "{refused}"
+    );
+
+    for (lock, statement, named) in [
+        ("2147483648", "20", "DB_LOCK_TIMEOUT_MS"),
+        ("2000", "2147484", "DB_STATEMENT_TIMEOUT_SECS"),
+    ] {
+        let refused = settings(lock, statement).unwrap_err().to_string();
+        assert!(refused.starts_with(named), "{refused}");
+        assert!(refused.contains("PostgreSQL"), "{refused}");
+    }
+}
+
+/// A `?` in the password used to split DATABASE_URL there: `sslmode=require` was lost and the
+/// connection went out in plaintext. Against a server without TLS (the test cluster's TCP
+/// port): the raw `?` is refused at start without a word of the password, and the same
+/// password percent-encoded keeps `sslmode=require`, so the server's lack of TLS refuses it.
+#[tokio::test]
+async fn a_question_mark_in_the_password_never_loses_sslmode() {
+    let test = TestDatabase::create().await;
+    let port = std::env::var("PGPORT").expect("PGPORT");
+    let url = |password: &str| {
+        let url = format!(
+            "postgres://postgres:{password}@127.0.0.1:{port}/{}?sslmode=require",
+            test.name
+        );
+        DbConfig::from_lookup(move |key| (key == "DATABASE_URL").then(|| url.clone()))
+    };
+    let refused = url("Secret?Part").unwrap_err().to_string();
+    assert!(refused.contains("percent-encode"), "{refused}");
+    assert!(
+        !refused.contains("Secret") && !refused.contains("Part"),
+        "{refused}"
+    );
+
+    let encoded = url("Secret%3FPart").expect("a percent-encoded password is read");
+    let error = Database::new(encoded).unwrap().check().await.unwrap_err();
+    assert!(
+        error.message().to_lowercase().contains("tls") || error.message().contains("SSL"),
+        "sslmode=require must refuse a server without TLS: {error}"
+    );
+}
