@@ -4,6 +4,9 @@
 step() { printf '\n==> %s\n' "$*" >&2; }
 note() { printf '    %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# A command line the script cannot take (an unknown option, a value missing): exit status 2,
+# as clap, getopt and the shell's builtins do, apart from failures (1).
+usage_error() { printf 'error: %s\n' "$*" >&2; exit 2; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
 
 is_root() { [ "$(id -u)" -eq 0 ]; }

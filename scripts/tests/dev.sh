@@ -61,13 +61,6 @@ expect "scripts/dead-letters with an unknown command" fail \
   env -u PGHOST -u DATABASE_URL scripts/dead-letters bogus
 expect "scripts/publish with an unknown option" fail "unknown option --bogus: scripts/publish takes one message" \
   scripts/publish --bogus
-out=$(cd "$repo" && timeout 20 scripts/test lnt 2>&1) && status=0 || status=$?
-if [ "$status" -ne 0 ] && [[ $out == *"'lnt' is neither a stage (lint, scripts, unit, api, e2e)"* ]] \
-    && [[ $out != *PostgreSQL* ]] && [[ $out != *Compiling* ]]; then
-  pass "scripts/test with a misspelt stage names the stages, before building or starting anything"
-else
-  fail "scripts/test lnt (exit $status)" "$out"
-fi
 stubs=$work/stubs
 mkdir -p "$stubs"
 printf '#!/bin/sh\nexit 1\n' >"$stubs/cargo"
