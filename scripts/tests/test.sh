@@ -42,6 +42,30 @@ else
   fail "scripts/test $filter (exit $status)" "$out"
 fi
 
+echo "docs/testing.md counts the integration-test binaries there are, and names those outside tests/it"
+targets=$(cd "$repo" && cargo metadata --no-deps --locked --format-version 1 | python3 -c '
+import json, os, sys
+root = os.getcwd() + "/"
+for package in json.load(sys.stdin)["packages"]:
+    for target in package["targets"]:
+        if "test" in target["kind"]:
+            print(target["src_path"].replace(root, "", 1))')
+count=$(printf '%s\n' "$targets" | grep -c .)
+said=$(tr '\n' ' ' <"$repo/docs/testing.md" | grep -oE 'There are [0-9]+ integration-test binaries' | grep -oE '[0-9]+' || true)
+if [ "$said" = "$count" ]; then
+  pass "docs/testing.md: $count integration-test binaries"
+else
+  fail "docs/testing.md says ${said:-nothing of} the $count integration-test binaries" "$targets"
+fi
+for target in $targets; do
+  case $target in */tests/it/main.rs) continue ;; esac
+  if grep -qF "\`$target\`" "$repo/docs/testing.md"; then
+    pass "docs/testing.md names $target"
+  else
+    fail "docs/testing.md does not name the test binary $target"
+  fi
+done
+
 echo
 echo "scripts/test: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
