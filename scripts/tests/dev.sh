@@ -44,14 +44,14 @@ expect() {
 
 echo "--help everywhere, with no side effects"
 before=$(cd "$repo" && git status --porcelain --ignored | sort)
-for script in dev test e2e publish deploy pg-cluster bootstrap dead-letters; do
+for script in dev test e2e publish deploy pg-cluster bootstrap dead-letters conformance smoke-test; do
   expect "scripts/$script --help" 0 "scripts/$script" "scripts/$script" --help
 done
 # Without .venv (before scripts/bootstrap): a copy of scripts/ alone, where the checks cannot
 # find the Python packages they check with.
 mkdir -p "$work/bare"
 cp -R "$repo/scripts" "$work/bare/"
-for check in check-pulumi check-workflows check-bash32 check-links; do
+for check in check-pulumi check-workflows check-bash32 check-links check-gcloud-docs; do
   out=$(cd "$work/bare" && timeout 20 "scripts/$check" --help 2>&1) && status=0 || status=$?
   if [ "$status" -eq 0 ] && [[ $out == *"scripts/$check"* ]]; then
     pass "scripts/$check --help, without .venv"
@@ -73,7 +73,8 @@ echo "arguments are checked before anything else, and a typo gets the valid choi
 for line in "dev --bogus" "dev --read-port" "dev --ingest-port 99999" "dev --read-port 8089 --ingest-port 8089" \
     "test --bogus" "test unti" "e2e extra" "publish --bogus" "publish" "publish --state-dir" \
     "deploy --bogus" "deploy --project My_Project" "pg-cluster bogus $work/never" "pg-cluster start" \
-    "bootstrap --bogus" "dead-letters bogus" "dead-letters --state-dir" "dead-letters purge" "bench --bogus"; do
+    "bootstrap --bogus" "dead-letters bogus" "dead-letters --state-dir" "dead-letters purge" "bench --bogus" \
+    "conformance" "conformance /bin/true bogus" "smoke-test --bogus" "smoke-test --timeout 0"; do
   # shellcheck disable=SC2086 # the words of $line are the arguments
   expect "scripts/$line: a usage error" 2 "" env PGHOST=/nonexistent scripts/$line
 done
