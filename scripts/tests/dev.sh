@@ -73,7 +73,7 @@ echo "arguments are checked before anything else, and a typo gets the valid choi
 for line in "dev --bogus" "dev --read-port" "dev --ingest-port 99999" "dev --read-port 8089 --ingest-port 8089" \
     "test --bogus" "test unti" "e2e extra" "publish --bogus" "publish" "publish --state-dir" \
     "deploy --bogus" "deploy --project My_Project" "pg-cluster bogus $work/never" "pg-cluster start" \
-    "bootstrap --bogus" "dead-letters bogus" "dead-letters --state-dir" "dead-letters purge" "bench --bogus" \
+    "bootstrap --bogus" "dead-letters bogus" "dead-letters --state-dir" "bench --bogus" \
     "conformance" "conformance /bin/true bogus" "smoke-test --bogus" "smoke-test --timeout 0"; do
   # shellcheck disable=SC2086 # the words of $line are the arguments
   expect "scripts/$line: a usage error" 2 "" env PGHOST=/nonexistent scripts/$line
