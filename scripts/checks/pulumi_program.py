@@ -57,6 +57,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 from checks import arguments, help_asked, report
@@ -69,6 +70,9 @@ try:
     import yaml
     from pulumi._types import input_type_py_to_pulumi_names, resource_py_to_pulumi_names
 except ImportError as missing:
+    # --help needs none of it: answered at once, with or without .venv.
+    if help_asked(__doc__):
+        sys.exit(0)
     # Run as it is (python3 scripts/check-pulumi, or ./scripts/check-pulumi): the SDKs live in
     # the project's .venv, so go on with its Python when there is one.
     venv = ROOT / ".venv"
@@ -76,6 +80,10 @@ except ImportError as missing:
         os.execv(venv / "bin" / "python", [str(venv / "bin" / "python"), sys.argv[0], *sys.argv[1:]])
     sys.exit(f"error: {missing}: the Pulumi SDKs are not installed; scripts/bootstrap installs them "
              "into .venv, which this script then uses by itself")
+
+# Loading a module of an SDK runs its warnings about members the program may never use
+# (pulumi_gcp.monitoring: getSecretVersion is deprecated); they are not findings of this check.
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_(gcp|docker_build|command|random)\.")
 
 PACKAGES = {"gcp": "pulumi_gcp", "docker-build": "pulumi_docker_build", "command": "pulumi_command",
             "random": "pulumi_random"}

@@ -107,8 +107,8 @@ refute_log() { if grep -qE "$2" "$log"; then failed=$((failed + 1)); echo "    F
 
 run "--help has no side effects" 0 "--preview" --help
 refute_log "--help calls nothing" .
-run "a flag without its value is a usage error" 1 "--stack needs a value" --stack
-run "an invalid project id is refused" 1 "is not a GCP project id" --project My_Project
+run "a flag without its value is a usage error" 2 "--stack needs a value" --stack
+run "an invalid project id is a usage error" 2 "is not a GCP project id" --project My_Project
 
 run "a new stack needs --project" 1 "create it with: scripts/deploy --stack prod --project" --stack prod
 run "no dbPassword: refuses and says how to set it" 1 "pulumi config set --secret dbPassword" \

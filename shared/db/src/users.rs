@@ -133,7 +133,10 @@ impl Database {
                             WRITE_USERS_WAITING_AT_MOST,
                             |statement| async move {
                                 client
-                                    .query_one(&statement, &[keys, user_ids, emails, names, published, wait])
+                                    .query_one(
+                                        &statement,
+                                        &[keys, user_ids, emails, names, published, wait],
+                                    )
                                     .await
                             },
                         )

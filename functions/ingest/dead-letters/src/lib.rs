@@ -169,7 +169,7 @@ pub async fn execute(
                 writeln!(out, "would remove {}: {}", ids.len(), render::ids(&ids))?;
             } else {
                 let removed = database.purge_dead_letters(&selection).await?;
-                writeln!(out, "removed {removed} dead letters")?;
+                writeln!(out, "removed {}", letters(removed))?;
             }
         }
     }
@@ -248,13 +248,24 @@ async fn replay_each(ids: &[i64], database: &Database, out: &mut impl Write) -> 
             }
         }
     }
-    let summary = format!(
+    writeln!(
+        out,
         "replayed {}: {stored} stored, {superseded} superseded, {before} stored before, {again} failed again, {missing} already gone",
         ids.len()
-    );
+    )?;
     if again > 0 {
-        return Err(Failed::Partly(summary));
+        return Err(Failed::Partly(format!(
+            "{again} of {} failed again; they stay, with their new reason",
+            letters(ids.len() as u64)
+        )));
     }
-    writeln!(out, "{summary}")?;
     Ok(())
+}
+
+/// "1 dead letter", "2 dead letters".
+fn letters(count: u64) -> String {
+    match count {
+        1 => "1 dead letter".into(),
+        _ => format!("{count} dead letters"),
+    }
 }

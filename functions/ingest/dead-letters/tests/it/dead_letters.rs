@@ -147,10 +147,16 @@ async fn a_replay_after_the_fix_stores_once_and_one_that_fails_again_stays() {
         out.contains(&format!("{}: failed again: event type", ids[2])),
         "{out}"
     );
+    assert!(
+        out.ends_with(
+            "replayed 3: 1 stored, 0 superseded, 0 stored before, 2 failed again, 0 already gone\n"
+        ),
+        "{out}"
+    );
     match result {
-        Err(Failed::Partly(summary)) => assert_eq!(
-            summary,
-            "replayed 3: 1 stored, 0 superseded, 0 stored before, 2 failed again, 0 already gone"
+        Err(Failed::Partly(error)) => assert_eq!(
+            error,
+            "2 of 3 dead letters failed again; they stay, with their new reason"
         ),
         other => panic!("{other:?}"),
     }
@@ -243,7 +249,7 @@ async fn purge_and_replay_need_a_selection_and_purge_takes_only_what_it_selects(
     assert_eq!(letter_ids(&db).await.len(), 3);
 
     let (out, _) = run(&db, "purge --older-than 30days").await;
-    assert_eq!(out.trim(), "removed 1 dead letters");
+    assert_eq!(out.trim(), "removed 1 dead letter");
     assert_eq!(letter_ids(&db).await, [ids[0], ids[2]]);
 
     let (out, _) = run(&db, &format!("purge {} --reason refused", ids[2])).await;
@@ -251,6 +257,53 @@ async fn purge_and_replay_need_a_selection_and_purge_takes_only_what_it_selects(
     let (out, _) = run(&db, "purge --all").await;
     assert_eq!(out.trim(), "removed 2 dead letters");
     assert!(letter_ids(&db).await.is_empty());
+}
+
+/// `text` with each number in it replaced by the next of `names`: what a runbook writes as
+/// `replayed N: S stored, ...`.
+fn with_names(text: &str, names: &[&str]) -> String {
+    let mut names = names.iter();
+    text.split(' ')
+        .map(|word| {
+            let digits = word.trim_end_matches([':', ',']);
+            match digits.parse::<u64>() {
+                Ok(_) => word.replacen(digits, names.next().expect("enough names"), 1),
+                Err(_) => word.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[tokio::test]
+async fn the_runbook_says_what_replay_and_purge_print() {
+    let runbook = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../docs/operations.md"
+    ))
+    .unwrap();
+    let runbook = runbook.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (db, _server) = three_letters().await;
+
+    let (out, result) = run(&db, "replay --all").await;
+    let summary = with_names(out.lines().last().unwrap(), &["N", "S", "U", "B", "F", "M"]);
+    assert!(runbook.contains(&format!("`{summary}`")), "{summary}");
+    let Err(Failed::Partly(error)) = result else {
+        panic!("{result:?}")
+    };
+    let error = with_names(&format!("error: {error}"), &["F", "N"]);
+    assert!(runbook.contains(&format!("`{error}`")), "{error}");
+
+    // A selection that matches nothing is no error; a command line without one is.
+    let (out, result) = run(&db, "purge --reason matches-no-letter").await;
+    assert!(result.is_ok());
+    assert!(
+        runbook.contains(&format!("`{}`, exit status 0", out.trim())),
+        "{out}"
+    );
+    let (_, result) = run(&db, "purge").await;
+    assert!(matches!(result, Err(Failed::Usage(_))));
+    assert!(runbook.contains("with none of them is refused (exit status 2)"));
 }
 
 #[tokio::test]
