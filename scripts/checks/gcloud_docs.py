@@ -56,6 +56,7 @@ COMMAND_VALUES = {
     "NUMBER": "123456789012",  # projectNumber
     "REPO_ID": "123456789",  # GitHub's numeric ids
     "OWNER_ID": "987654321",
+    "REPO_NAME": "owner/name",
 }
 SUBSTITUTED = "value-of-a-command"
 # (command words, why) of commands that are parsed, never run.

@@ -1362,6 +1362,15 @@ class Checker:
             if props.get("createIgnoreAlreadyExists") is not True:
                 self.error(f"resources.{name}: set createIgnoreAlreadyExists: true, so the program adopts the "
                            "account the owner made for CI's deployer")
+            # An adopted account whose display name differs is updated by the first `up`, which
+            # needs a role on it the deployer holds only on pipeline-trigger.
+            display = props.get("displayName")
+            made = re.search(rf"service-accounts create {re.escape(str(props.get('accountId')))}\b[^\n]*?"
+                             r"--display-name (?:\"([^\"]*)\"|'([^']*)')", shell.replace("\\\n", " "))
+            if display and props.get("accountId") in words and (not made or display not in made.groups()):
+                self.error(f"resources.{name}: {where} must create {props.get('accountId')} with --display-name "
+                           f"{display!r}, as the program names it, or the first up must update an account the "
+                           "deployer may not change")
 
     def check_secrets(self):
         password = self.config.get("dbPassword")

@@ -11,7 +11,10 @@ weakness; these are the project's own rules, which a generic linter cannot know:
 - the only job that can reach production (id-token: write, or secrets) runs after the
   tests, only on a push to main, in the production environment, never cancelled halfway,
   and reads no secret: its credentials come from Workload Identity Federation alone
-  (a secret, such as a Pulumi access token, is long-lived and outlives any condition).
+  (a secret, such as a Pulumi access token, is long-lived and outlives any condition);
+- an identity token the deploy mints for read names an audience read accepts: one of the
+  `customAudiences` of pulumi/Pulumi.yaml's read service (else the smoke test that ends
+  every deploy is refused, 401, after a good `up`).
 
   scripts/check-workflows [WORKFLOW_DIR]    check (default: .github/workflows)
 
@@ -61,6 +64,16 @@ def reaches_production(job):
     return permissions.get("id-token") == "write" or "secrets." in yaml.safe_dump(job)
 
 
+def read_audiences():
+    """The custom audiences pulumi/Pulumi.yaml gives the read service."""
+    program = yaml.safe_load((ROOT / "pulumi" / "Pulumi.yaml").read_text())
+    for resource in (program.get("resources") or {}).values():
+        props = resource.get("properties") or {}
+        if resource.get("type") == "gcp:cloudrunv2:Service" and props.get("name") == "read":
+            return set(props.get("customAudiences") or [])
+    return set()
+
+
 def check(path, workflow, text):
     errors = []
 
@@ -107,6 +120,11 @@ def check(path, workflow, text):
                 error(f"{where}: can reach production, so it must run in the production environment")
             if (job.get("concurrency") or {}).get("cancel-in-progress") is not False:
                 error(f"{where}: a deploy must not be cancelled halfway (concurrency.cancel-in-progress: false)")
+            for index, step in enumerate(job.get("steps") or []):
+                audience = (step.get("with") or {}).get("id_token_audience")
+                if audience is not None and audience not in read_audiences():
+                    error(f"{where}.steps[{index}]: id_token_audience {audience!r} is none of read's customAudiences "
+                          f"in pulumi/Pulumi.yaml ({sorted(read_audiences())}): read would refuse the token")
             for secret in sorted(set(re.findall(r"secrets\.(\w+)", yaml.safe_dump(job)))):
                 error(f"{where}: can reach production, so it reads no secret ({secret}): a long-lived credential; "
                       "its credentials come from Workload Identity Federation (docs/deploy.md)")

@@ -46,7 +46,8 @@ cat >"$work/bin/gcloud" <<'EOF'
 #!/usr/bin/env bash
 # Stand-in for gcloud: its account is FAKE_ACCOUNT, a user account (which cannot name an
 # audience) with FAKE_USER_ACCOUNT; `alpha` is missing with FAKE_NO_ALPHA; the enabled APIs are
-# FAKE_ENABLED_APIS (one a line); enabling fails with FAKE_ENABLE_DENIED. A published message
+# FAKE_ENABLED_APIS (one a line); enabling fails with FAKE_ENABLE_DENIED; FAKE_FEDERATED: a
+# federated credential (CI's), for which gcloud mints no identity token. A published message
 # is kept in FAKE_STACKS/stored, where a working pipeline would store it, unless FAKE_LOST.
 echo "gcloud $*" >>"$FAKE_LOG"
 case "$*" in
@@ -54,8 +55,9 @@ case "$*" in
   "services list"*) printf '%s\n' "${FAKE_ENABLED_APIS:-}" ;;
   "services enable"*) [ -z "${FAKE_ENABLE_DENIED:-}" ] || { echo "PERMISSION_DENIED" >&2; exit 1; } ;;
   "auth application-default print-access-token") echo "adc-token" ;;
-  "auth print-identity-token --audiences="*) [ -z "${FAKE_USER_ACCOUNT:-}" ] || exit 1; echo "id-token" ;;
-  "auth print-identity-token") echo "id-token" ;;
+  "auth print-identity-token --audiences="*)
+    [ -z "${FAKE_USER_ACCOUNT:-}${FAKE_FEDERATED:-}" ] || exit 1; echo "id-token" ;;
+  "auth print-identity-token") [ -z "${FAKE_FEDERATED:-}" ] || exit 1; echo "id-token" ;;
   "pubsub topics publish "*)
     while [ $# -gt 0 ]; do
       if [ "$1" = --message ] && [ -z "${FAKE_LOST:-}" ]; then printf '%s\n' "$2" >"$FAKE_STACKS/stored"; fi
@@ -67,12 +69,13 @@ EOF
 cat >"$work/bin/curl" <<'EOF'
 #!/usr/bin/env bash
 # Stand-in for Google's tokeninfo (the application-default credentials are FAKE_ADC_ACCOUNT's)
-# and for read's /data: 401 unless the identity token came on standard input (-K -), else
+# and for read's /data: 401 unless the identity token (FAKE_TOKEN, or id-token) came on
+# standard input (-K -), else
 # FAKE_READ_STATUS or 200 with the stored user (FAKE_STALE: a row of an earlier run).
 echo "curl $*" >>"$FAKE_LOG"
 case "$*" in
   *"/data?"*)
-    grep -q 'Authorization: Bearer id-token' || { printf '{"error": "no token"}\n401'; exit 0; }
+    grep -q "Authorization: Bearer ${FAKE_TOKEN:-id-token}" || { printf '{"error": "no token"}\n401'; exit 0; }
     if [ -n "${FAKE_READ_STATUS:-}" ]; then printf '{"error": "refused"}\n%s' "$FAKE_READ_STATUS"; exit 0; fi
     user=$(cat "$FAKE_STACKS/stored" 2>/dev/null || true)
     [ -z "${FAKE_STALE:-}" ] || user='{"user_id": 2147483647, "email": "deploy-smoke-test@example.invalid", "name": "deploy smoke test 20240101T000000Z-1-1"}'
@@ -179,6 +182,11 @@ expect_log "read back from read's /data, the smoke user's page only" \
 expect_log "a service account's token names read's URL" "gcloud auth print-identity-token --audiences=https://read-test-uc.a.run.app"
 refute_log "the identity token is on no command line" "id-token"
 FAKE_USER_ACCOUNT=1 run "a user account's token (no audience) works too" 0 "smoke test passed" --stack prod --yes
+FAKE_FEDERATED=1 SMOKE_ID_TOKEN=ci-token FAKE_TOKEN=ci-token \
+  run "CI's federated credential reads back with the token it hands in" 0 "smoke test passed" --stack prod --yes
+refute_log "the handed-in token is on no command line" "ci-token"
+FAKE_FEDERATED=1 run "without a token handed in, a federated credential says what to do" 1 \
+  "hand one in as SMOKE_ID_TOKEN" --stack prod --yes
 FAKE_READ_STATUS=403 run "read refusing the deployer says which role is missing" 1 "needs roles/run.invoker on read" \
   --stack prod --yes
 FAKE_LOST=1 SMOKE_TIMEOUT_SECS=2 run "a message that never comes back fails the deploy, saying where to look" 1 \

@@ -331,6 +331,9 @@ def broken_copies(program, stacks, contexts):
             "type": "gcp:serviceaccount:Account",
             "properties": {"accountId": "pipeline-extra", "createIgnoreAlreadyExists": True},
             "options": {"version": "10.2.0"}}), "does not create pipeline-extra")
+    cases["an account the owner makes under another display name"] = (
+        lambda p: resource(p, "readAccount").__setitem__("displayName", "the read function"),
+        "must create pipeline-read with --display-name 'the read function'")
     cases["an account the program cannot adopt"] = (
         lambda p: resource(p, "readAccount").pop("createIgnoreAlreadyExists"), "createIgnoreAlreadyExists")
 

@@ -35,6 +35,9 @@ BROKEN_COPIES = {
     "a long-lived Pulumi token in the deploy": (
         lambda w: next(s for s in deploy(w)["steps"] if s.get("name") == "scripts/deploy")["env"].__setitem__(
             "PULUMI_ACCESS_TOKEN", "${{ secrets.PULUMI_ACCESS_TOKEN }}"), "reads no secret (PULUMI_ACCESS_TOKEN)"),
+    "a smoke-test token for an audience read does not accept": (
+        lambda w: next(s for s in deploy(w)["steps"] if s.get("id") == "smoke-token")["with"].__setitem__(
+            "id_token_audience", "https://read.example"), "none of read's customAudiences"),
     "checkout that keeps the token": (
         lambda w: w["jobs"]["test"]["steps"][0]["with"].pop("persist-credentials"), "persist-credentials"),
 }
