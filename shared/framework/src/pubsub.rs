@@ -10,8 +10,7 @@ use chrono::{DateTime, Utc};
 use cloudevents::{event::Data, AttributesReader, Event};
 use serde::{Deserialize, Deserializer};
 
-/// The CloudEvent type Eventarc uses for a published Pub/Sub message.
-pub const MESSAGE_PUBLISHED: &str = "google.cloud.pubsub.topic.v1.messagePublished";
+pub use crate::event_types::MESSAGE_PUBLISHED;
 
 /// A Pub/Sub message as delivered, its data decoded from base64.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -90,7 +89,7 @@ impl PubsubMessage {
     /// The data as JSON of type `T`; data of more JSON values than the framework's budget
     /// ([`MAX_JSON_VALUES`](crate::event::MAX_JSON_VALUES)) is refused before it is parsed.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, PayloadError> {
-        crate::event::within_json_budget(&self.data)
+        crate::json_budget::within_json_budget(&self.data)
             .map_err(|e| PayloadError::Undecodable(format!("message {}: {e}", self.message_id)))?;
         serde_json::from_slice(&self.data)
             .map_err(|e| PayloadError::Undecodable(format!("message {}: {e}", self.message_id)))
