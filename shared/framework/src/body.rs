@@ -22,6 +22,11 @@ pub fn empty() -> Body {
     full(Bytes::new())
 }
 
+/// The whole of `body`, read into one buffer: what a test reads a response with.
+pub async fn to_bytes(body: Body) -> Result<Bytes, BoxError> {
+    Ok(body.collect().await?.to_bytes())
+}
+
 /// A 200 response with `value` as its JSON body (`application/json`). A value that cannot be
 /// JSON (a map with non-string keys, say) is the function's bug: an internal error.
 pub fn json_response<T: serde::Serialize + ?Sized>(

@@ -7,7 +7,6 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use http::{header, request::Parts, Method, Request, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper::body::Incoming;
 
 use super::{
     body::{empty, Body, BoxError},
@@ -20,9 +19,21 @@ use super::{
 };
 use crate::logging;
 
+/// What a request's body may be: hyper's, from a connection, or a buffer, for a call made
+/// in-process ([`Function::call`]).
+pub(crate) trait RequestBody:
+    hyper::body::Body<Data = Bytes, Error: Into<BoxError>> + Send + Unpin + 'static
+{
+}
+
+impl<B> RequestBody for B where
+    B: hyper::body::Body<Data = Bytes, Error: Into<BoxError>> + Send + Unpin + 'static
+{
+}
+
 /// Answers one request; never fails, never panics.
 pub(crate) async fn respond(
-    request: Request<Incoming>,
+    request: Request<impl RequestBody>,
     function: Function,
     options: Arc<ServerOptions>,
     budget: BodyBudget,
@@ -53,7 +64,7 @@ pub(crate) async fn respond(
 }
 
 async fn handle(
-    request: Request<Incoming>,
+    request: Request<impl RequestBody>,
     function: Function,
     options: &ServerOptions,
     budget: &BodyBudget,
@@ -90,7 +101,7 @@ async fn handle(
 
 /// An event's request: POST only, its body read as [`collect`] reads it.
 async fn event_body(
-    request: Request<Incoming>,
+    request: Request<impl RequestBody>,
     options: &ServerOptions,
     budget: &BodyBudget,
 ) -> Result<(Parts, Vec<u8>, Reservation), FunctionError> {
@@ -105,7 +116,7 @@ async fn event_body(
 /// Refuses a body over the limit, before reading it where the length is declared, and one
 /// that does not arrive within the body-read timeout.
 async fn collect(
-    request: Request<Incoming>,
+    request: Request<impl RequestBody>,
     options: &ServerOptions,
     budget: &BodyBudget,
 ) -> Result<(Parts, Vec<u8>, Reservation), FunctionError> {

@@ -14,8 +14,8 @@ use serde_json::{Map, Value};
 
 use super::error::FunctionError;
 
-pub use background::EventContext;
 pub use crate::json_budget::MAX_JSON_VALUES;
+pub use background::EventContext;
 
 const SPEC_VERSION_HEADER: &str = "ce-specversion";
 
