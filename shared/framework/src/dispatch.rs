@@ -17,7 +17,7 @@ use super::{
     function::{Function, Handler},
     server,
 };
-use crate::logging;
+use crate::{logging, Context};
 
 /// What a request's body may be: hyper's, from a connection, or a buffer, for a call made
 /// in-process ([`Function::call`]).
@@ -39,10 +39,15 @@ pub(crate) async fn respond(
     budget: BodyBudget,
 ) -> Response<Body> {
     let trace = logging::request_trace(request.headers());
+    let context = Arc::new(Context::of(
+        request.headers(),
+        options.request_timeout,
+        !matches!(function.handler, Handler::Http(_)),
+    ));
     // What the function adds to every response needs the request's headers afterwards.
     let hook = function.response_hook();
     let request_headers = hook.as_ref().map(|_| request.headers().clone());
-    logging::in_trace(trace, async move {
+    let in_context = context.scope(async move {
         let mut response = match AssertUnwindSafe(handle(request, function, &options, &budget))
             .catch_unwind()
             .await
@@ -59,8 +64,8 @@ pub(crate) async fn respond(
             hook(&request_headers, response.headers_mut());
         }
         response
-    })
-    .await
+    });
+    logging::in_trace(trace, in_context).await
 }
 
 async fn handle(

@@ -116,7 +116,8 @@ impl Function {
     /// A typed function: the request body, JSON, becomes the handler's `I`; what it returns is
     /// answered as JSON (200, `application/json`). A body that is not an `I` is a 400 saying
     /// why; an empty body is read as JSON `null` (so `Option<I>` and `()` accept it). Served as
-    /// signature type `http`, as the official frameworks serve theirs.
+    /// signature type `http`, as the official frameworks serve theirs. The handler may answer
+    /// with another status than 200 through [`Context::set_status`](crate::Context::set_status).
     pub fn typed<I, O, F, Fut>(handler: F) -> Self
     where
         I: DeserializeOwned + Send + 'static,
@@ -127,7 +128,13 @@ impl Function {
         Self::http(move |request: Request<Bytes>| {
             // Decoded before the future: the handler is called here, not captured by it.
             let call = typed_input::<I>(request.body()).map(&handler);
-            async move { crate::body::json_response(&call?.await?) }
+            async move {
+                let mut response = crate::body::json_response(&call?.await?)?;
+                if let Some(status) = crate::Context::current().and_then(|c| c.status_set()) {
+                    *response.status_mut() = status;
+                }
+                Ok(response)
+            }
         })
     }
 

@@ -22,6 +22,7 @@ mod call;
 pub mod config;
 mod config_error;
 mod connection;
+mod context;
 mod dispatch;
 pub mod error;
 pub mod event;
@@ -55,6 +56,7 @@ pub type Response = http::Response<body::Body>;
 
 pub use config::{Config, ServerOptions};
 pub use config_error::ConfigError;
+pub use context::{Context, Trace};
 pub use error::FunctionError;
 pub use event::EventContext;
 pub use event_data::{DataError, EventExt};

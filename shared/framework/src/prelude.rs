@@ -15,6 +15,6 @@ pub use crate::{
     cloudevents::{AttributesReader, Event},
     http::StatusCode,
     pubsub::PubsubMessage,
-    EventContext, EventExt, EventResult, Function, FunctionError, Functions, HttpResult, Request,
-    Response,
+    Context, EventContext, EventExt, EventResult, Function, FunctionError, Functions, HttpResult,
+    Request, Response,
 };

@@ -132,3 +132,56 @@ async fn a_call_is_answered_as_the_server_answers_it() {
     let answer = Reply::read(on_event.call(Request::new("{}".into())).await).await;
     assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[tokio::test]
+async fn every_handler_sees_its_requests_context() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    let on_event = Function::cloudevent(move |_event: Event| {
+        let seen = kept.clone();
+        async move {
+            let context = Context::current().unwrap();
+            seen.lock().unwrap().push(format!(
+                "{} {} {:?} {}",
+                context.execution_id(),
+                context.trace().unwrap().trace_id,
+                context.trace().unwrap().span_id,
+                context.headers()["authorization"].to_str().unwrap(),
+            ));
+            Ok(())
+        }
+    });
+    let event = upload();
+    let mut request = http::Request::builder()
+        .method("POST")
+        .header("content-type", "application/cloudevents+json")
+        .header("function-execution-id", "exec-1")
+        .header("authorization", "Bearer t")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .body(serde_json::to_vec(&event).unwrap().into())
+        .unwrap();
+    assert_eq!(on_event.call(request).await.status(), StatusCode::OK);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["exec-1 4bf92f3577b34da6a3ce929d0e0e4736 Some(\"00f067aa0ba902b7\") Bearer t"]
+    );
+    assert!(Context::current().is_none(), "only inside a handler");
+
+    // A typed function chooses its status through the context.
+    let create = Function::typed(|name: String| async move {
+        Context::current().unwrap().set_status(StatusCode::CREATED);
+        Ok(format!("created {name}"))
+    });
+    request = http::Request::builder()
+        .method("POST")
+        .body("\"ada\"".into())
+        .unwrap();
+    let created = Reply::read(create.call(request).await).await;
+    assert_eq!(
+        (created.status, created.json()),
+        (StatusCode::CREATED, json!("created ada"))
+    );
+}
