@@ -2,7 +2,11 @@
 //! buffer or stream rows as they come.
 
 use bytes::Bytes;
-use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full};
+use http_body_util::{combinators::UnsyncBoxBody, BodyExt};
+
+/// A body that is one buffer, as a service served by
+/// [`Function::service`](crate::Function::service) gets its request's.
+pub use http_body_util::Full;
 
 /// What a streamed body may fail with: any error, sent between threads.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -34,6 +34,7 @@ pub mod logging;
 mod memory;
 pub mod pubsub;
 pub mod server;
+mod service;
 mod signature;
 mod start;
 #[cfg(feature = "testing")]
@@ -48,6 +49,8 @@ pub use bytes;
 pub use cloudevents;
 /// Request, response, status and header types.
 pub use http;
+/// The trait of a tower service, which [`Function::service`] serves.
+pub use tower_service;
 
 /// What an HTTP function gets: the request as sent, its whole body read.
 pub type Request = http::Request<bytes::Bytes>;
