@@ -28,6 +28,8 @@ pub mod error;
 pub mod event;
 mod event_data;
 mod event_types;
+#[cfg(feature = "google-events")]
+pub mod events;
 pub mod function;
 mod json_budget;
 pub mod logging;
