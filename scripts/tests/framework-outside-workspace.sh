@@ -74,9 +74,9 @@ RUST
 cp "$repo/Cargo.lock" "$work/Cargo.lock"
 
 step "the framework README's examples and a \`?\` handler, in a crate of the Quick start's dependencies only"
-# The workspace's target directory: the framework and its dependencies are built there already.
+# The workspace's target directory: what is built there with the same features is reused.
 log=$work/test.log
-CARGO_TARGET_DIR=$repo/target/outside-workspace cargo test --offline \
+CARGO_TARGET_DIR=$repo/target cargo test --offline \
   --manifest-path "$work/Cargo.toml" 2>&1 | tee "$log" >&2
 
 # Every ```rust block of the README must have run, and the handler's test.
