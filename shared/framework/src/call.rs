@@ -15,7 +15,9 @@ impl Function {
     /// Answers `request` as the server would, with no socket: the same decoding, body limit,
     /// error mapping and panic handling, and the response a client would get. Every
     /// signature type takes a request; an event function, the event as the platform sends
-    /// it (see [`Function::call_event`] for the short way). The warm-up is not started.
+    /// it (see [`Function::call_event`] for the short way). A request without `Host` gets the
+    /// one a client would send (its URI's authority, else `localhost`). The warm-up is not
+    /// started.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -27,7 +29,16 @@ impl Function {
     /// assert_eq!(body::to_bytes(response.into_body()).await.unwrap(), "Hello");
     /// # }
     /// ```
-    pub async fn call(&self, request: Request) -> Response {
+    pub async fn call(&self, mut request: Request) -> Response {
+        if !request.headers().contains_key(header::HOST) {
+            let host = match request.uri().authority() {
+                Some(authority) => HeaderValue::from_str(authority.as_str()),
+                None => Ok(HeaderValue::from_static("localhost")),
+            };
+            if let Ok(host) = host {
+                request.headers_mut().insert(header::HOST, host);
+            }
+        }
         let options = ServerOptions::default();
         let budget = BodyBudget::new(options.max_inflight_body_bytes);
         dispatch::respond(
