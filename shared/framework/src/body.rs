@@ -2,7 +2,11 @@
 //! buffer or stream rows as they come.
 
 use bytes::Bytes;
-use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full};
+use http_body_util::{combinators::UnsyncBoxBody, BodyExt};
+
+/// A body that is one buffer, as a service served by
+/// [`Function::service`](crate::Function::service) gets its request's.
+pub use http_body_util::Full;
 
 /// What a streamed body may fail with: any error, sent between threads.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -20,6 +24,11 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 /// An empty body.
 pub fn empty() -> Body {
     full(Bytes::new())
+}
+
+/// The whole of `body`, read into one buffer: what a test reads a response with.
+pub async fn to_bytes(body: Body) -> Result<Bytes, BoxError> {
+    Ok(body.collect().await?.to_bytes())
 }
 
 /// A 200 response with `value` as its JSON body (`application/json`). A value that cannot be

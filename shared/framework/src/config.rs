@@ -64,6 +64,10 @@ pub struct ServerOptions {
     /// `HTTP2_KEEP_ALIVE_TIMEOUT_SECS`, default 10: an HTTP/2 peer that does not answer a ping
     /// within this is disconnected.
     pub keep_alive_timeout: Duration,
+    /// `REQUEST_TIMEOUT_SECS`, unset by default: the platform's request timeout (Cloud Run's
+    /// `timeout`, which it does not tell the container), what
+    /// [`Context::deadline`](crate::Context::deadline) counts from.
+    pub request_timeout: Option<Duration>,
 }
 
 impl Default for ServerOptions {
@@ -77,6 +81,7 @@ impl Default for ServerOptions {
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             keep_alive_interval: DEFAULT_KEEP_ALIVE_INTERVAL,
             keep_alive_timeout: DEFAULT_KEEP_ALIVE_TIMEOUT,
+            request_timeout: None,
         }
     }
 }
@@ -122,6 +127,12 @@ impl Config {
                 ),
                 keep_alive_timeout: reader
                     .seconds("HTTP2_KEEP_ALIVE_TIMEOUT_SECS", defaults.keep_alive_timeout),
+                request_timeout: reader
+                    .parsed::<std::num::NonZeroU64>(
+                        "REQUEST_TIMEOUT_SECS",
+                        "a positive whole number of seconds",
+                    )
+                    .map(|secs| Duration::from_secs(secs.get())),
             },
             service: reader.text("K_SERVICE"),
             revision: reader.text("K_REVISION"),

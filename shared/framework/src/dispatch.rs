@@ -7,7 +7,6 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use http::{header, request::Parts, Method, Request, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper::body::Incoming;
 
 use super::{
     body::{empty, Body, BoxError},
@@ -18,20 +17,37 @@ use super::{
     function::{Function, Handler},
     server,
 };
-use crate::logging;
+use crate::{logging, Context};
+
+/// What a request's body may be: hyper's, from a connection, or a buffer, for a call made
+/// in-process ([`Function::call`]).
+pub(crate) trait RequestBody:
+    hyper::body::Body<Data = Bytes, Error: Into<BoxError>> + Send + Unpin + 'static
+{
+}
+
+impl<B> RequestBody for B where
+    B: hyper::body::Body<Data = Bytes, Error: Into<BoxError>> + Send + Unpin + 'static
+{
+}
 
 /// Answers one request; never fails, never panics.
 pub(crate) async fn respond(
-    request: Request<Incoming>,
+    request: Request<impl RequestBody>,
     function: Function,
     options: Arc<ServerOptions>,
     budget: BodyBudget,
 ) -> Response<Body> {
     let trace = logging::request_trace(request.headers());
+    let context = Arc::new(Context::of(
+        request.headers(),
+        options.request_timeout,
+        !matches!(function.handler, Handler::Http(_)),
+    ));
     // What the function adds to every response needs the request's headers afterwards.
     let hook = function.response_hook();
     let request_headers = hook.as_ref().map(|_| request.headers().clone());
-    logging::in_trace(trace, async move {
+    let in_context = context.scope(async move {
         let mut response = match AssertUnwindSafe(handle(request, function, &options, &budget))
             .catch_unwind()
             .await
@@ -48,12 +64,12 @@ pub(crate) async fn respond(
             hook(&request_headers, response.headers_mut());
         }
         response
-    })
-    .await
+    });
+    logging::in_trace(trace, in_context).await
 }
 
 async fn handle(
-    request: Request<Incoming>,
+    request: Request<impl RequestBody>,
     function: Function,
     options: &ServerOptions,
     budget: &BodyBudget,
@@ -90,7 +106,7 @@ async fn handle(
 
 /// An event's request: POST only, its body read as [`collect`] reads it.
 async fn event_body(
-    request: Request<Incoming>,
+    request: Request<impl RequestBody>,
     options: &ServerOptions,
     budget: &BodyBudget,
 ) -> Result<(Parts, Vec<u8>, Reservation), FunctionError> {
@@ -105,7 +121,7 @@ async fn event_body(
 /// Refuses a body over the limit, before reading it where the length is declared, and one
 /// that does not arrive within the body-read timeout.
 async fn collect(
-    request: Request<Incoming>,
+    request: Request<impl RequestBody>,
     options: &ServerOptions,
     budget: &BodyBudget,
 ) -> Result<(Parts, Vec<u8>, Reservation), FunctionError> {

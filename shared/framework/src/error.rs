@@ -1,7 +1,8 @@
 //! The one error type of the framework and its one mapping to an HTTP response.
 //!
 //! A handler says what the platform should do with a failed request by the variant it
-//! returns. Pub/Sub push (and so Eventarc) acknowledges only a success (102, 200, 201, 202,
+//! returns, or by `?` on any other error: that is a bug or an unexpected failure, answered
+//! 500 and logged with its whole source chain. Pub/Sub push (and so Eventarc) acknowledges only a success (102, 200, 201, 202,
 //! 204) and redelivers on anything else, 4xx included, until the subscription's dead-letter
 //! policy takes the message: so input that can never succeed is `Discarded` (200, kept
 //! elsewhere), never a 4xx that would loop.
@@ -14,10 +15,33 @@ use std::{
 
 use http::{header, HeaderValue, Response, StatusCode};
 
-use super::body::{json_bytes, Body};
+use super::body::{json_bytes, Body, BoxError};
 
 /// Why a request did not succeed, and so what the caller should do about it.
+///
+/// `?` turns any error into one: the framework's own input errors keep their meaning (a
+/// [`PayloadError`](crate::pubsub::PayloadError) is `Discarded`, a
+/// [`DataError`](crate::DataError) a `BadRequest`), anything else is `Internal`, its source
+/// chain kept for the log. The short constructors say the rest:
+///
+/// ```
+/// use functions_framework::{FunctionError, http::StatusCode};
+///
+/// fn parse(body: &[u8]) -> Result<serde_json::Value, FunctionError> {
+///     Ok(serde_json::from_slice(body)?) // a 500 if it fails: the caller did nothing wrong
+/// }
+/// assert_eq!(parse(b"{").unwrap_err().status(), StatusCode::INTERNAL_SERVER_ERROR);
+///
+/// let refused = FunctionError::with_status(StatusCode::CONFLICT, "user 7 exists");
+/// assert_eq!(refused.status(), StatusCode::CONFLICT);
+/// assert_eq!(FunctionError::bad_request("no name").status(), StatusCode::BAD_REQUEST);
+/// assert_eq!(FunctionError::not_found("no user 7").status(), StatusCode::NOT_FOUND);
+/// ```
+///
+/// It is not a [`std::error::Error`] itself, so that `?` can take every error that is (as
+/// `anyhow::Error` is not one, for the same reason).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FunctionError {
     /// The request is wrong and retrying will not help (400). The message is shown to the caller.
     BadRequest(String),
@@ -38,6 +62,14 @@ pub enum FunctionError {
         /// How long the body was waited for.
         after: std::time::Duration,
     },
+    /// Any other error status a handler chose ([`FunctionError::with_status`]: 401, 403, 409,
+    /// 429, 502, ...). A 4xx's message is shown to the caller; a 5xx's is logged, never shown.
+    Status {
+        /// The status, 400 to 599.
+        status: StatusCode,
+        /// What went wrong.
+        message: String,
+    },
     /// A dependency is down or overloaded: retry later (503 with `Retry-After`).
     /// The reason is logged, never shown.
     Unavailable {
@@ -57,9 +89,79 @@ pub enum FunctionError {
 }
 
 impl FunctionError {
+    /// A 400: the request is wrong, and `message` (shown to the caller) says how.
+    /// `.map_err(FunctionError::bad_request)` makes one of any error.
+    pub fn bad_request(message: impl fmt::Display) -> Self {
+        Self::BadRequest(message.to_string())
+    }
+
+    /// A 404: nothing here by that name; `message` is shown to the caller.
+    pub fn not_found(message: impl fmt::Display) -> Self {
+        Self::NotFound(message.to_string())
+    }
+
+    /// A 500: a bug or an unexpected failure; `message` is logged, never shown.
+    pub fn internal(message: impl fmt::Display) -> Self {
+        Self::Internal(message.to_string())
+    }
+
+    /// Input that can never succeed, acknowledged (200) so it is not redelivered; logged at
+    /// ERROR with `reason`.
+    pub fn discarded(reason: impl fmt::Display) -> Self {
+        Self::Discarded {
+            reason: reason.to_string(),
+        }
+    }
+
+    /// A 503 with `Retry-After: retry_after_secs`: try again later; `reason` is logged.
+    pub fn unavailable(reason: impl fmt::Display, retry_after_secs: u32) -> Self {
+        Self::Unavailable {
+            reason: reason.to_string(),
+            retry_after_secs,
+        }
+    }
+
+    /// An error answered with `status`: a 4xx's `message` is shown to the caller, a 5xx's only
+    /// logged. 400, 404 and 500 are the variants of their own; a status that is not an error
+    /// (below 400) is the function's bug, answered 500.
+    pub fn with_status(status: StatusCode, message: impl fmt::Display) -> Self {
+        match status {
+            StatusCode::BAD_REQUEST => Self::bad_request(message),
+            StatusCode::NOT_FOUND => Self::not_found(message),
+            StatusCode::INTERNAL_SERVER_ERROR => Self::internal(message),
+            status if status.is_client_error() || status.is_server_error() => Self::Status {
+                status,
+                message: message.to_string(),
+            },
+            status => Self::Internal(format!("{status} is not an error status: {message}")),
+        }
+    }
+
+    /// Any error, as `?` converts it: see the type's documentation.
+    fn from_any(error: BoxError) -> Self {
+        // A Pub/Sub payload that can never be read never will be: acknowledged as discarded
+        // (200, logged at ERROR), so Pub/Sub does not redeliver it until the subscription
+        // gives up.
+        let error = match error.downcast::<crate::pubsub::PayloadError>() {
+            Ok(payload) => return Self::discarded(payload),
+            Err(other) => other,
+        };
+        let error = match error.downcast::<crate::DataError>() {
+            Ok(data) => return Self::BadRequest(data.to_string()),
+            Err(other) => other,
+        };
+        Self::Internal(chain(&*error))
+    }
+
+    /// Whether the caller was at fault (a 4xx): what a Pub/Sub function discards.
+    pub fn is_client_error(&self) -> bool {
+        self.status().is_client_error()
+    }
+
     /// The status code this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
+            Self::Status { status, .. } => *status,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -85,6 +187,11 @@ impl FunctionError {
                 )
             }
             Self::Unavailable { .. } => "temporarily unavailable; retry later".into(),
+            Self::Status { status, message } if status.is_client_error() => clipped(message),
+            Self::Status { status, .. } => status
+                .canonical_reason()
+                .unwrap_or("server error")
+                .to_ascii_lowercase(),
             Self::Discarded { reason } => clipped(reason),
             Self::Internal(_) => "internal error".into(),
         }
@@ -99,6 +206,9 @@ impl FunctionError {
     pub fn log(&self) {
         match self {
             Self::Internal(m) => log::error!("function failed: {}", clipped(m)),
+            Self::Status { status, message } if status.is_server_error() => {
+                log::error!("function failed with {status}: {}", clipped(message))
+            }
             Self::Unavailable { reason, .. } => {
                 let reason = clipped(reason);
                 if let Some(repeats) = unavailable_log_allowed(&reason, Instant::now()) {
@@ -115,7 +225,10 @@ impl FunctionError {
                     clipped(reason)
                 )
             }
-            Self::BadRequest(_) | Self::PayloadTooLarge { .. } | Self::RequestTimeout { .. } => {
+            Self::BadRequest(_)
+            | Self::Status { .. }
+            | Self::PayloadTooLarge { .. }
+            | Self::RequestTimeout { .. } => {
                 if let Some(left_out) = client_error_log_allowed(Instant::now()) {
                     let more = match left_out {
                         0 => String::new(),
@@ -131,6 +244,7 @@ impl FunctionError {
     fn client_error_line(&self) -> String {
         match self {
             Self::BadRequest(m) => format!("bad request: {}", clipped(m)),
+            Self::Status { status, message } => format!("{status}: {}", clipped(message)),
             Self::PayloadTooLarge { limit } => format!("request body over the {limit}-byte limit"),
             Self::RequestTimeout { after } => {
                 format!("request body not received within {} s", after.as_secs())
@@ -159,6 +273,9 @@ impl FunctionError {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             Self::Internal(_) => {
+                headers.insert(GOOGLE_STATUS, HeaderValue::from_static("error"));
+            }
+            Self::Status { status, .. } if status.is_server_error() => {
                 headers.insert(GOOGLE_STATUS, HeaderValue::from_static("error"));
             }
             // The rest of the body may still be on its way: this connection cannot be reused.
@@ -288,12 +405,34 @@ impl fmt::Display for FunctionError {
         match self {
             Self::Unavailable { reason, .. } => write!(f, "unavailable: {reason}"),
             Self::Internal(m) => write!(f, "internal error: {m}"),
+            Self::Status { status, message } => write!(f, "{message} ({status})"),
             other => write!(f, "{} ({})", other.public_message(), other.status()),
         }
     }
 }
 
-impl std::error::Error for FunctionError {}
+/// `?` on any error: see [`FunctionError`]'s documentation for what each becomes.
+impl<E: Into<BoxError>> From<E> for FunctionError {
+    fn from(error: E) -> Self {
+        Self::from_any(error.into())
+    }
+}
+
+/// `error` and each of its sources, `: `-separated, as `anyhow`'s `{:#}` shows them.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        // Some errors repeat their source's text in their own; say it once.
+        if !text.ends_with(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
+}
 
 #[cfg(test)]
 mod tests {
@@ -309,6 +448,60 @@ mod tests {
         assert_eq!(clipped("short"), "short");
         // Cut on a character, not inside one.
         assert!(clipped(&"é".repeat(400)).starts_with(&"é".repeat(SHOWN_CHARS)));
+    }
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl fmt::Display for Layer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    #[test]
+    fn any_error_is_internal_with_its_source_chain() {
+        let nested = Layer(
+            "saving user 7",
+            Some(Box::new(Layer(
+                "connection reset",
+                Some(Box::new(Layer("os error 104", None))),
+            ))),
+        );
+        let error = FunctionError::from(nested);
+        assert_eq!(
+            error,
+            FunctionError::Internal("saving user 7: connection reset: os error 104".into())
+        );
+        assert_eq!(error.public_message(), "internal error");
+        // Strings too, as `Box<dyn Error>` takes them.
+        assert_eq!(
+            FunctionError::from("plain"),
+            FunctionError::Internal("plain".into())
+        );
+    }
+
+    #[test]
+    fn the_frameworks_own_input_errors_keep_their_meaning() {
+        let unreadable = crate::pubsub::PayloadError::Missing;
+        assert_eq!(
+            FunctionError::from(unreadable),
+            FunctionError::discarded("the event has no data")
+        );
+        assert_eq!(
+            FunctionError::with_status(StatusCode::CREATED, "made").status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            FunctionError::with_status(StatusCode::BAD_REQUEST, "x"),
+            FunctionError::BadRequest("x".into())
+        );
     }
 
     #[test]

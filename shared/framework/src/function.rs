@@ -83,6 +83,12 @@ impl Function {
 
     /// A CloudEvent function: `handler` gets each delivery as a CloudEvent, whether it came in
     /// binary or structured mode, as a legacy event, or as a raw Pub/Sub push body.
+    ///
+    /// Its errors are answered by their status, as an HTTP function's are. Eventarc delivers
+    /// through Pub/Sub, which redelivers on every answer but a 2xx, **4xx included**, until
+    /// the subscription's dead-letter policy (or the retention) ends it: for an event that can
+    /// never succeed, return [`FunctionError::discarded`] (200), or register the handler with
+    /// [`Function::pubsub`], which does that for every 4xx.
     pub fn cloudevent<F, Fut>(handler: F) -> Self
     where
         F: Fn(Event) -> Fut + Send + Sync + 'static,
@@ -110,7 +116,8 @@ impl Function {
     /// A typed function: the request body, JSON, becomes the handler's `I`; what it returns is
     /// answered as JSON (200, `application/json`). A body that is not an `I` is a 400 saying
     /// why; an empty body is read as JSON `null` (so `Option<I>` and `()` accept it). Served as
-    /// signature type `http`, as the official frameworks serve theirs.
+    /// signature type `http`, as the official frameworks serve theirs. The handler may answer
+    /// with another status than 200 through [`Context::set_status`](crate::Context::set_status).
     pub fn typed<I, O, F, Fut>(handler: F) -> Self
     where
         I: DeserializeOwned + Send + 'static,
@@ -121,16 +128,30 @@ impl Function {
         Self::http(move |request: Request<Bytes>| {
             // Decoded before the future: the handler is called here, not captured by it.
             let call = typed_input::<I>(request.body()).map(&handler);
-            async move { crate::body::json_response(&call?.await?) }
+            async move {
+                let mut response = crate::body::json_response(&call?.await?)?;
+                if let Some(status) = crate::Context::current().and_then(|c| c.status_set()) {
+                    *response.status_mut() = status;
+                }
+                Ok(response)
+            }
         })
     }
 
     /// A Pub/Sub function (signature type `cloudevent`): `handler` gets each
-    /// `messagePublished` event's message, its data decoded from base64. An event that holds
-    /// no Pub/Sub message can never become one, so it is acknowledged as discarded (200, and
-    /// an ERROR line saying why) rather than retried until the subscription gives up; the
-    /// same goes for the handler's own `?` on a [`PayloadError`](crate::pubsub::PayloadError),
-    /// such as [`PubsubMessage::json`] on data of the wrong shape.
+    /// `messagePublished` event's message, its data decoded from base64.
+    ///
+    /// What its errors mean to Pub/Sub, which redelivers on every answer but a 2xx:
+    ///
+    /// - **A client error (any 4xx) is discarded**: acknowledged (200) with an ERROR line
+    ///   saying why, never redelivered. `FunctionError::bad_request`, `with_status(409, ..)`,
+    ///   `?` on a [`PayloadError`](crate::pubsub::PayloadError) (such as
+    ///   [`PubsubMessage::json`] on data of the wrong shape) or on a
+    ///   [`DataError`](crate::DataError) all say "this message can never succeed"; so does an
+    ///   event that holds no Pub/Sub message.
+    /// - **Anything else is redelivered**: `?` on another error (500),
+    ///   [`FunctionError::unavailable`] (503), a panic, until the subscription's dead-letter
+    ///   policy takes the message.
     pub fn pubsub<F, Fut>(handler: F) -> Self
     where
         F: Fn(PubsubMessage) -> Fut + Send + Sync + 'static,
@@ -140,7 +161,7 @@ impl Function {
             // Decoded before the future: the handler is called here, not captured by it.
             let call = MessagePublishedData::from_event(&event)
                 .map(|published| handler(published.message));
-            async move { call?.await }
+            async move { call?.await.map_err(discard_client_errors) }
         })
     }
 
@@ -233,6 +254,20 @@ impl Function {
             Handler::Background(_) => SignatureType::Event,
         }
     }
+}
+
+/// A Pub/Sub handler's 4xx means the message can never succeed: acknowledge it rather than
+/// have Pub/Sub redeliver it until the dead-letter policy (see [`Function::pubsub`]).
+fn discard_client_errors(error: FunctionError) -> FunctionError {
+    if !error.is_client_error() {
+        return error;
+    }
+    let reason = match error {
+        FunctionError::BadRequest(reason) | FunctionError::NotFound(reason) => reason,
+        FunctionError::Status { status, message } => format!("{message} ({status})"),
+        other => other.to_string(),
+    };
+    FunctionError::Discarded { reason }
 }
 
 /// A typed function's input: the body as JSON, an empty one as `null`; one of more JSON values
@@ -378,6 +413,15 @@ impl Functions {
         Fut: Future<Output = EventResult> + Send + 'static,
     {
         self.register(name, Function::pubsub(handler))
+    }
+
+    /// The function registered as `name`: what a test calls in-process
+    /// ([`Function::call`]) or serves (`testing::TestServer`, feature `testing`).
+    pub fn get(&self, name: &str) -> Option<Function> {
+        self.entries
+            .iter()
+            .find(|(registered, _)| registered == name)
+            .map(|(_, function)| function.clone())
     }
 
     /// The one function that fits the target and signature type, or why none does.

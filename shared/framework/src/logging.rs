@@ -77,6 +77,9 @@ fn json_line(record: &log::Record<'_>, service: Option<&serde_json::Value>) -> s
     if let Ok(Some(trace)) = TRACE.try_with(Clone::clone) {
         entry["logging.googleapis.com/trace"] = trace.into();
     }
+    if let Some(context) = crate::Context::current() {
+        context.add_log_fields(&mut entry);
+    }
     if let Some(service) = service {
         entry["serviceContext"] = service.clone();
     }

@@ -7,11 +7,10 @@ use std::{collections::BTreeMap, fmt};
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use cloudevents::{event::Data, AttributesReader, Event};
+use cloudevents::{event::Data, AttributesReader, Event, EventBuilder, EventBuilderV10};
 use serde::{Deserialize, Deserializer};
 
-/// The CloudEvent type Eventarc uses for a published Pub/Sub message.
-pub const MESSAGE_PUBLISHED: &str = "google.cloud.pubsub.topic.v1.messagePublished";
+pub use crate::event_types::MESSAGE_PUBLISHED;
 
 /// A Pub/Sub message as delivered, its data decoded from base64.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -69,17 +68,48 @@ impl std::fmt::Display for PayloadError {
 
 impl std::error::Error for PayloadError {}
 
-/// A payload that can never be read never will be: acknowledge it as discarded (200, logged at
-/// ERROR) so Pub/Sub does not redeliver it until the subscription gives up.
-impl From<PayloadError> for crate::FunctionError {
-    fn from(error: PayloadError) -> Self {
-        Self::Discarded {
-            reason: error.to_string(),
+impl PubsubMessage {
+    /// A message of `data`, with no attributes, published now: what a test publishes.
+    pub fn new(message_id: impl Into<String>, data: impl Into<Vec<u8>>) -> Self {
+        Self {
+            data: data.into(),
+            attributes: BTreeMap::new(),
+            message_id: message_id.into(),
+            publish_time: Some(Utc::now()),
+            ordering_key: None,
+            delivery_attempt: None,
         }
     }
-}
 
-impl PubsubMessage {
+    /// The `messagePublished` CloudEvent Eventarc delivers for this message published to
+    /// `topic` (`projects/P/topics/T`): what a test passes to
+    /// [`Function::call_event`](crate::Function::call_event).
+    pub fn to_event(&self, topic: &str) -> Result<Event, cloudevents::event::EventBuilderError> {
+        let mut message = serde_json::json!({
+            "data": base64::engine::general_purpose::STANDARD.encode(&self.data),
+            "attributes": self.attributes,
+            "messageId": self.message_id,
+        });
+        if let Some(time) = self.publish_time {
+            message["publishTime"] = time.to_rfc3339().into();
+        }
+        if let Some(key) = &self.ordering_key {
+            message["orderingKey"] = key.as_str().into();
+        }
+        let mut data = serde_json::json!({ "message": message });
+        if let Some(attempt) = self.delivery_attempt {
+            data["deliveryAttempt"] = attempt.into();
+        }
+        let mut event = EventBuilderV10::new()
+            .id(&self.message_id)
+            .source(format!("//pubsub.googleapis.com/{topic}"))
+            .ty(MESSAGE_PUBLISHED);
+        if let Some(time) = self.publish_time {
+            event = event.time(time);
+        }
+        event.data("application/json", data).build()
+    }
+
     /// The data as UTF-8 text.
     pub fn text(&self) -> Result<&str, PayloadError> {
         std::str::from_utf8(&self.data).map_err(|e| {
@@ -90,7 +120,7 @@ impl PubsubMessage {
     /// The data as JSON of type `T`; data of more JSON values than the framework's budget
     /// ([`MAX_JSON_VALUES`](crate::event::MAX_JSON_VALUES)) is refused before it is parsed.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, PayloadError> {
-        crate::event::within_json_budget(&self.data)
+        crate::json_budget::within_json_budget(&self.data)
             .map_err(|e| PayloadError::Undecodable(format!("message {}: {e}", self.message_id)))?;
         serde_json::from_slice(&self.data)
             .map_err(|e| PayloadError::Undecodable(format!("message {}: {e}", self.message_id)))

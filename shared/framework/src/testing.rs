@@ -1,4 +1,5 @@
-//! Starts a function in-process on an ephemeral port and talks to it over real HTTP.
+//! Starts a function in-process on an ephemeral port and talks to it over real HTTP; reads a
+//! response from a call with no socket ([`Function::call`]) the same way.
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -28,6 +29,18 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Reads `response` whole: what [`Function::call`] answered, say.
+    pub async fn read(response: crate::Response) -> Self {
+        let (parts, body) = response.into_parts();
+        Self {
+            status: parts.status,
+            headers: parts.headers,
+            body: crate::body::to_bytes(body)
+                .await
+                .expect("the response body failed"),
+        }
+    }
+
     /// The body as JSON; panics, showing the body, when it is not.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)

@@ -316,3 +316,8 @@ mod tests {
         );
     }
 }
+
+/// The README's example, compiled as a doc test so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;

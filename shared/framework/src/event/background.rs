@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::{bad, legacy};
-use crate::{error::FunctionError, pubsub::MESSAGE_PUBLISHED};
+use crate::{error::FunctionError, event_types::MESSAGE_PUBLISHED};
 
 /// What a background function learns about the event beside its data, as Cloud Functions'
 /// `event` signature gives it. Serializes to the contract's camelCase names.

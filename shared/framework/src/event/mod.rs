@@ -3,7 +3,6 @@
 //! push bodies; or, for a background function, into the legacy `(data, context)`.
 
 mod background;
-mod json_budget;
 mod json_keys;
 mod legacy;
 mod percent;
@@ -15,8 +14,8 @@ use serde_json::{Map, Value};
 
 use super::error::FunctionError;
 
+pub use crate::json_budget::MAX_JSON_VALUES;
 pub use background::EventContext;
-pub use json_budget::MAX_JSON_VALUES;
 
 const SPEC_VERSION_HEADER: &str = "ce-specversion";
 
@@ -107,16 +106,9 @@ fn single_valued_attributes(headers: &HeaderMap) -> Result<(), FunctionError> {
     }
 }
 
-/// Refuses a body of more than [`MAX_JSON_VALUES`] JSON values before it is parsed: a parsed
-/// tree costs 32 bytes and more a value, so a small body of `[[],[],...]` would grow twentyfold.
+/// Refuses a body of more than [`MAX_JSON_VALUES`] JSON values before it is parsed.
 pub(crate) fn within_json_budget(body: &[u8]) -> Result<(), FunctionError> {
-    if json_budget::json_values_at_most(body, MAX_JSON_VALUES) > MAX_JSON_VALUES {
-        return Err(bad(format!(
-            "the JSON body holds more than {MAX_JSON_VALUES} values; nothing this function \
-             accepts is shaped like that"
-        )));
-    }
-    Ok(())
+    crate::json_budget::within_json_budget(body).map_err(|e| bad(e.to_string()))
 }
 
 /// Refuses a body that the tree it is parsed into would read one way among several: an

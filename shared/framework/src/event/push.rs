@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::bad;
 use crate::error::FunctionError;
-use crate::pubsub::{MessageIdentity, MESSAGE_PUBLISHED};
+use crate::{event_types::MESSAGE_PUBLISHED, pubsub::MessageIdentity};
 
 pub(super) fn is_push(body: &Map<String, Value>) -> bool {
     matches!(body.get("message"), Some(Value::Object(_)))

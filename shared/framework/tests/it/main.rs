@@ -3,6 +3,8 @@
 mod background_functions;
 mod cloudevent_functions;
 mod decode_properties;
+mod handler_errors;
 mod http_functions;
+mod in_process;
 mod server_behaviour;
 mod typed_functions;

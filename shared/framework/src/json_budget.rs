@@ -1,4 +1,5 @@
-//! A bound on what parsing a JSON body may build. A `serde_json::Value` costs 32 bytes and
+//! A bound on what parsing a JSON body may build, for every decoder of the crate (events,
+//! typed bodies, Pub/Sub data): a leaf module, depending on nothing else here. A `serde_json::Value` costs 32 bytes and
 //! more per value, so a body of tiny values (`[[],[],...]`: 3 bytes each) becomes a tree 20
 //! times its size: one 30 MB request took the process to 700 MB. The values are counted
 //! first, with no allocation, and a body with too many is refused before it is parsed.
@@ -7,10 +8,35 @@
 /// 100 attributes); a tree this large costs about 10 MB.
 pub const MAX_JSON_VALUES: usize = 100_000;
 
+/// Refuses a body of more than [`MAX_JSON_VALUES`] JSON values before it is parsed: a parsed
+/// tree costs 32 bytes and more a value, so a small body of `[[],[],...]` would grow twentyfold.
+pub(crate) fn within_json_budget(body: &[u8]) -> Result<(), TooManyJsonValues> {
+    if json_values_at_most(body, MAX_JSON_VALUES) > MAX_JSON_VALUES {
+        return Err(TooManyJsonValues);
+    }
+    Ok(())
+}
+
+/// A JSON text of more values than [`MAX_JSON_VALUES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyJsonValues;
+
+impl std::fmt::Display for TooManyJsonValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the JSON holds more than {MAX_JSON_VALUES} values; nothing this function accepts \
+             is shaped like that"
+        )
+    }
+}
+
+impl std::error::Error for TooManyJsonValues {}
+
 /// An upper bound on the values (keys included) in a JSON text, counted without parsing it:
 /// every value but the first opens a container or follows a `,` or `:` outside a string.
 /// Stops counting past `cap`.
-pub fn json_values_at_most(text: &[u8], cap: usize) -> usize {
+pub(crate) fn json_values_at_most(text: &[u8], cap: usize) -> usize {
     let mut count = 1;
     let mut in_string = false;
     let mut escaped = false;
