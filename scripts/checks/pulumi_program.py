@@ -31,10 +31,16 @@ input and output classes that the pulumi-gcp and pulumi-docker-build Python SDKs
   owner's setup in docs/deploy.md (the shell blocks of "Deploy from GitHub Actions") enables
   every API and creates every account the program declares, and each account is adopted
   (createIgnoreAlreadyExists);
-- both shapes of the database's connectivity (the dbConnectivity index of its fn::select
-  values): each is checked in full, as Pulumi would evaluate it (a null property is an unset
-  one). The index is a number config value (an integer one fails at runtime) within every
-  selection's options, in the defaults and every stack file; one shape has no public IP; a
+- the functions' logins inside PostgreSQL: each service logs in as one of its function's two
+  logins (slots A and B of shared/db/src/roles.rs) with the password the migrate job sets on
+  that same login (same secret, same version), never as the owner; the job sets every login's
+  password; each function's account may read its own logins' secrets only, and every account
+  may read the secrets it is given; the services wait for the migrations;
+- every shape: each combination of the indexes of the program's fn::select values (the
+  database's connectivity, dbConnectivity; the functions' login slot, dbLoginSlot) is checked
+  in full, as Pulumi would evaluate it (a null property is an unset one). Each index is a
+  number config value (an integer one fails at runtime) within every selection's options, in
+  the defaults and every stack file; one connectivity shape has no public IP; a
   private instance has ipv4Enabled false, and every service and job that opens its socket has
   Direct VPC egress into its network (PRIVATE_RANGES_ONLY, no connector); a public one gives
   none of them a vpcAccess (there is no network);
@@ -468,7 +474,7 @@ def shapes(program):
         return [("", program)], problems
     result = []
     for indexes in itertools.product(*(range(c) for c in counts.values())):
-        chosen = dict(zip(counts, indexes))
+        chosen = dict(zip(counts, indexes, strict=True))
         variables = program.get("variables") or {}
         shaped = {name: expand(value, chosen, {}) for name, value in variables.items()
                   if isinstance(value, dict) and set(value) == {SELECT}}
@@ -1602,7 +1608,7 @@ def function_logins():
     login = source[source.index("pub fn login"):]
     login = login[:login.index("pub fn group")]
     logins = {}
-    for variant, slot, role in sorted(re.findall(r'\(FunctionRole::(\w+), LoginSlot::(\w+)\) => "(\w+)"', login)):
+    for variant, _slot, role in sorted(re.findall(r'\(FunctionRole::(\w+), LoginSlot::(\w+)\) => "(\w+)"', login)):
         logins.setdefault(variant.lower(), []).append(role)
     migrate = (ROOT / "functions/ingest/src/bin/migrate.rs").read_text()
     pattern = re.search(r'format!\("\{\}(_[A-Z_]+)", login\.to_ascii_uppercase\(\)\)', migrate)
