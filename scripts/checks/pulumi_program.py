@@ -31,10 +31,16 @@ input and output classes that the pulumi-gcp and pulumi-docker-build Python SDKs
   owner's setup in docs/deploy.md (the shell blocks of "Deploy from GitHub Actions") enables
   every API and creates every account the program declares, and each account is adopted
   (createIgnoreAlreadyExists);
-- both shapes of the database's connectivity (the dbConnectivity index of its fn::select
-  values): each is checked in full, as Pulumi would evaluate it (a null property is an unset
-  one). The index is a number config value (an integer one fails at runtime) within every
-  selection's options, in the defaults and every stack file; one shape has no public IP; a
+- the functions' logins inside PostgreSQL: each service logs in as one of its function's two
+  logins (slots A and B of shared/db/src/roles.rs) with the password the migrate job sets on
+  that same login (same secret, same version), never as the owner; the job sets every login's
+  password; each function's account may read its own logins' secrets only, and every account
+  may read the secrets it is given; the services wait for the migrations;
+- every shape: each combination of the indexes of the program's fn::select values (the
+  database's connectivity, dbConnectivity; the functions' login slot, dbLoginSlot) is checked
+  in full, as Pulumi would evaluate it (a null property is an unset one). Each index is a
+  number config value (an integer one fails at runtime) within every selection's options, in
+  the defaults and every stack file; one connectivity shape has no public IP; a
   private instance has ipv4Enabled false, and every service and job that opens its socket has
   Direct VPC egress into its network (PRIVATE_RANGES_ONLY, no connector); a public one gives
   none of them a vpcAccess (there is no network);
@@ -53,6 +59,7 @@ import copy
 import importlib
 import importlib.metadata
 import inspect
+import itertools
 import os
 import re
 import subprocess
@@ -392,40 +399,35 @@ def selections(node):
 
 
 def shape_index(program):
-    """(config key, number of options, problems) of the program's fn::select values, or None
-    when there are none. Every selection must be indexed by the same number config value and
-    have as many options as the others."""
+    """({config key: number of options}, problems) of the program's fn::select values, or None
+    when there are none. Each selection must be indexed by a number config value, and every
+    selection by one key must offer as many options as the others by that key."""
     found = list(selections(program))
     if not found:
         return None
     config = program.get("config") or {}
-    problems, keys, counts = [], set(), set()
+    problems, counts = [], {}
     for index, options in found:
         match = WHOLE_REFERENCE.fullmatch(str(index))
         key = match.group(1) if match and match.group(1) in config else None
         if key is None:
             problems.append(f"fn::select index {index!r} must be ${{<config key>}}: a stack setting chooses the shape")
             continue
-        keys.add(key)
         if not isinstance(options, list):
             problems.append(f"fn::select over ${{{key}}}: the options must be a list written out, so each shape can be "
                             "checked")
             continue
-        counts.add(len(options))
-    if len(keys) > 1:
-        problems.append(f"fn::select: one config value must choose every shape, not {', '.join(sorted(keys))}")
-    if len(counts) > 1:
-        problems.append(f"fn::select: every selection must offer as many shapes as the others (found "
-                        f"{', '.join(str(c) for c in sorted(counts))} options)")
-    if not keys or not counts:
-        return None, 0, problems
-    key, count = sorted(keys)[0], min(counts)
-    declared = config.get(key) or {}
-    if str(declared.get("type", "")).lower() != "number":
-        problems.append(f"config.{key}: must be declared type: number: Pulumi YAML's fn::select takes its index only as "
-                        f"a number, and an integer-typed config value fails every preview with \"index must be a "
-                        f"number, not an integer\" (found type {declared.get('type')!r})")
-    return key, count, problems
+        counts.setdefault(key, set()).add(len(options))
+    for key, found_counts in sorted(counts.items()):
+        if len(found_counts) > 1:
+            problems.append(f"fn::select over ${{{key}}}: every selection must offer as many shapes as the others "
+                            f"(found {', '.join(str(c) for c in sorted(found_counts))} options)")
+        declared = config.get(key) or {}
+        if str(declared.get("type", "")).lower() != "number":
+            problems.append(f"config.{key}: must be declared type: number: Pulumi YAML's fn::select takes its index "
+                            f"only as a number, and an integer-typed config value fails every preview with \"index "
+                            f"must be a number, not an integer\" (found type {declared.get('type')!r})")
+    return {key: min(c) for key, c in sorted(counts.items())}, problems
 
 
 def index_problem(key, count, value):
@@ -439,19 +441,20 @@ def index_problem(key, count, value):
     return None
 
 
-def expand(node, key, index, shaped):
-    """node as Pulumi evaluates it when config `key` is `index`: each fn::select on it replaced
-    by the chosen option, a property whose value is null dropped (providers take null for
-    unset), and a whole ${variable} of a `shaped` variable replaced by its value."""
+def expand(node, chosen, shaped):
+    """node as Pulumi evaluates it when each config key of `chosen` is its index: each fn::select
+    on it replaced by the chosen option, a property whose value is null dropped (providers take
+    null for unset), and a whole ${variable} of a `shaped` variable replaced by its value."""
     if isinstance(node, dict):
-        if set(node) == {SELECT} and WHOLE_REFERENCE.fullmatch(str(node[SELECT][0])) and \
-                WHOLE_REFERENCE.fullmatch(str(node[SELECT][0])).group(1) == key:
-            options = node[SELECT][1]
-            return expand(options[index], key, index, shaped) if index < len(options) else None
-        expanded = {k: expand(v, key, index, shaped) for k, v in node.items()}
+        match = WHOLE_REFERENCE.fullmatch(str(node[SELECT][0])) if set(node) == {SELECT} and \
+            isinstance(node[SELECT], list) and len(node[SELECT]) == 2 else None
+        if match and match.group(1) in chosen and isinstance(node[SELECT][1], list):
+            options, index = node[SELECT][1], chosen[match.group(1)]
+            return expand(options[index], chosen, shaped) if index < len(options) else None
+        expanded = {k: expand(v, chosen, shaped) for k, v in node.items()}
         return {k: v for k, v in expanded.items() if v is not None}
     if isinstance(node, list):
-        return [expand(v, key, index, shaped) for v in node]
+        return [expand(v, chosen, shaped) for v in node]
     if isinstance(node, str):
         match = WHOLE_REFERENCE.fullmatch(node)
         if match and match.group(1) in shaped:
@@ -460,22 +463,26 @@ def expand(node, key, index, shaped):
 
 
 def shapes(program):
-    """(label, the program as evaluated in that shape) for each shape, and the problems of its
+    """(label, the program as evaluated in that shape) for each shape, every combination of the
+    fn::select keys' indexes (labelled by those that are not 0), and the problems of its
     fn::select values; one unlabelled shape when it has none."""
     found = shape_index(program)
     if found is None:
         return [("", program)], []
-    key, count, problems = found
-    if not count:
+    counts, problems = found
+    if not counts:
         return [("", program)], problems
     result = []
-    for index in range(count):
+    for indexes in itertools.product(*(range(c) for c in counts.values())):
+        chosen = dict(zip(counts, indexes, strict=True))
         variables = program.get("variables") or {}
-        shaped = {name: expand(value, key, index, {}) for name, value in variables.items()
+        shaped = {name: expand(value, chosen, {}) for name, value in variables.items()
                   if isinstance(value, dict) and set(value) == {SELECT}}
-        evaluated = expand({k: v for k, v in program.items() if k != "variables"}, key, index, shaped)
+        evaluated = expand({k: v for k, v in program.items() if k != "variables"}, chosen, shaped)
         evaluated["variables"] = {name: shaped.get(name, value) for name, value in variables.items()}
-        result.append((f"{key} {index}", evaluated))
+        label = ", ".join(f"{key} {index}" for key, index in chosen.items() if index) or \
+            ", ".join(f"{key} 0" for key in chosen)
+        result.append((label, evaluated))
     return result, problems
 
 
@@ -1141,8 +1148,36 @@ class Checker:
                     if self.refers_to(str(p.get("secretData", "")), "dbPassword")]
         return {r for p in versions for r in self.roots(p.get("secret", ""))}
 
+    def secret_ref(self, env):
+        """(secret roots, version roots) of an env entry read from Secret Manager, or None."""
+        ref = ((env or {}).get("valueSource") or {}).get("secretKeyRef")
+        if not isinstance(ref, dict):
+            return None
+        return frozenset(self.roots(str(ref.get("secret", "")))), frozenset(self.roots(str(ref.get("version", ""))))
+
+    def readers_of(self, secret_roots):
+        """The roots of every member granted access to a secret among secret_roots."""
+        return {r for _, g in self.of_type("gcp:secretmanager:SecretIamMember")
+                if self.roots(g.get("secretId", "")) & secret_roots for r in self.roots(g.get("member", ""))}
+
+    def check_secret_ref(self, where, ref, account):
+        """The version read belongs to the secret read, and the reader's account may read it."""
+        secrets, versions = ref
+        for version in versions:
+            of = self.roots(str((self.resources.get(version, {}).get("properties") or {}).get("secret", "")))
+            if self.resources.get(version, {}).get("type") == "gcp:secretmanager:SecretVersion" and of != secrets:
+                self.error(f"{where}: reads {', '.join(sorted(secrets))} at a version of {', '.join(sorted(of))}: "
+                           "the secret and its version must be the same slot's")
+        if account and secrets and not self.readers_of(secrets) & account:
+            self.error(f"{where}: its account may not read {', '.join(sorted(secrets))} (no SecretIamMember with "
+                       "roles/secretmanager.secretAccessor): a new instance could not start")
+
     def check_database_roles(self):
-        logins = function_logins()
+        logins, variable = function_logins()
+        if variable is None:
+            self.error("functions/ingest/src/bin/migrate.rs no longer names each login's password variable after the "
+                       "login (format!(\"{}_PASSWORD\", login.to_ascii_uppercase())): update this check with it")
+            variable = "{}_PASSWORD"
         owners = {n for n, _ in self.of_type("gcp:sql:User")}
         owner_secrets = self.owner_secrets()
         migrations = [n for n, p in self.of_type("gcp:cloudrunv2:Job")
@@ -1153,34 +1188,67 @@ class Checker:
         if not migrations or not runs:
             self.error("no gcp:cloudrunv2:Job runs the migrate binary as the schema's owner (and no command runs it): "
                        "the functions' roles may not migrate, and nothing would make their logins")
+        # login -> (secret roots, version roots) the migrate job sets its password from.
+        passwords = {}
         for job in migrations:
-            user = str((self.envs_of(self.resources[job].get("properties") or {}).get("PGUSER") or {}).get("value"))
+            props = self.resources[job].get("properties") or {}
+            envs = self.envs_of(props)
+            user = str((envs.get("PGUSER") or {}).get("value"))
             if not (self.refers_to(user, "databaseUser") or self.roots(user) & owners):
                 self.error(f"resources.{job}: the migrate job must log in as the schema's owner (${{databaseUser}})")
+            account = self.roots(str(((props.get("template") or {}).get("template") or {}).get("serviceAccount", "")))
+            for env_name, env in envs.items():
+                ref = self.secret_ref(env)
+                if ref:
+                    self.check_secret_ref(f"resources.{job}: {env_name}", ref, account)
+            for login in (login for function_logins_ in logins.values() for login in function_logins_):
+                name = variable.format(login.upper())
+                ref = self.secret_ref(envs.get(name))
+                if ref is None:
+                    self.error(f"resources.{job}: sets no password for {login} ({name} from Secret Manager): a "
+                               "service that flips to its slot could not log in")
+                else:
+                    passwords.setdefault(login, ref)
         for name, props in self.of_type("gcp:cloudrunv2:Service"):
             function = self.resolve(props.get("name"))
             envs = self.envs_of(props)
             user = str((envs.get("PGUSER") or {}).get("value", ""))
             wanted = logins.get(function)
+            account = self.roots(str((props.get("template") or {}).get("serviceAccount", "")))
             if self.refers_to(user, "databaseUser") or self.roots(user) & owners:
                 self.error(f"resources.{name}: logs in as {user}, the user the Cloud SQL API made (a member of "
                            f"cloudsqlsuperuser): the {function} function's role can write, create roles and drop "
-                           f"tables; log in as {wanted or 'its own role'} (shared/db/src/roles.rs)")
+                           f"tables; log in as {' or '.join(wanted or ['its own role'])} (shared/db/src/roles.rs)")
             elif wanted is None:
+                every = sorted(login for function_logins_ in logins.values() for login in function_logins_)
                 self.error(f"resources.{name}: shared/db/src/roles.rs defines no login for a function named "
-                           f"{function!r} (it has {', '.join(sorted(logins.values()))})")
-            elif user != wanted:
-                self.error(f"resources.{name}: PGUSER must be {wanted}, the {function} function's own role "
-                           f"(shared/db/src/roles.rs), not {user!r}")
-            password = str(((envs.get("PGPASSWORD") or {}).get("valueSource") or {}).get("secretKeyRef", {}).get(
-                "secret", ""))
-            if self.roots(password) & owner_secrets:
-                self.error(f"resources.{name}: reads the owner's password: give it its own role's secret")
+                           f"{function!r} (it has {', '.join(every)})")
+            elif user not in wanted:
+                self.error(f"resources.{name}: PGUSER must be {' or '.join(wanted)}, the {function} function's own "
+                           f"logins (shared/db/src/roles.rs; dbLoginSlot picks one), not {user!r}")
+            password = self.secret_ref(envs.get("PGPASSWORD"))
+            if password is None:
+                self.error(f"resources.{name}: PGPASSWORD must come from Secret Manager (valueSource.secretKeyRef)")
+            else:
+                self.check_secret_ref(f"resources.{name}: PGPASSWORD", password, account)
+                if password[0] & owner_secrets:
+                    self.error(f"resources.{name}: reads the owner's password: give it its own role's secret")
+                elif user in passwords and password != passwords[user]:
+                    self.error(f"resources.{name}: logs in as {user} with the password of "
+                               f"{', '.join(sorted(password[0] | password[1]))}, but the migrate job sets {user}'s "
+                               f"password from {', '.join(sorted(passwords[user][0] | passwords[user][1]))}: its "
+                               "PGUSER and PGPASSWORD must be the same slot's, at the same version")
+            own = {r for login in wanted or [] for r in passwords.get(login, (frozenset(),))[0]}
             for grant, grant_props in self.of_type("gcp:secretmanager:SecretIamMember"):
-                account = self.roots(str(props.get("template", {}).get("serviceAccount", "")))
-                if self.roots(grant_props.get("secretId", "")) & owner_secrets and \
-                        self.roots(grant_props.get("member", "")) & account:
+                secret = self.roots(grant_props.get("secretId", ""))
+                if not self.roots(grant_props.get("member", "")) & account:
+                    continue
+                if secret & owner_secrets:
                     self.error(f"resources.{grant}: lets {name}'s account read the owner's password")
+                elif wanted and not secret <= own:
+                    self.error(f"resources.{grant}: lets {name}'s account read {', '.join(sorted(secret))}, which "
+                               f"holds no password of {' or '.join(wanted)}: each function reads its own logins' "
+                               "passwords only")
             if runs and not set(runs) & self.dependencies(name):
                 self.error(f"resources.{name}: must wait for the migrations ({runs[0]} in dependsOn), or a new "
                            "revision may meet a schema older than itself, which its role cannot migrate")
@@ -1534,11 +1602,17 @@ def serves_path(routes, path):
 
 
 def function_logins():
-    """function name -> its login role, as shared/db/src/roles.rs defines them."""
+    """({function name: its logins, slot A first}, as shared/db/src/roles.rs defines them, and
+    the pattern of their password variables in the migrate binary, or None when it changed)."""
     source = (ROOT / "shared/db/src/roles.rs").read_text()
     login = source[source.index("pub fn login"):]
     login = login[:login.index("pub fn group")]
-    return {variant.lower(): role for variant, role in re.findall(r'FunctionRole::(\w+) => "(\w+)"', login)}
+    logins = {}
+    for variant, _slot, role in sorted(re.findall(r'\(FunctionRole::(\w+), LoginSlot::(\w+)\) => "(\w+)"', login)):
+        logins.setdefault(variant.lower(), []).append(role)
+    migrate = (ROOT / "functions/ingest/src/bin/migrate.rs").read_text()
+    pattern = re.search(r'format!\("\{\}(_[A-Z_]+)", login\.to_ascii_uppercase\(\)\)', migrate)
+    return logins, "{}" + pattern.group(1) if pattern else None
 
 
 def logged_errors():
@@ -1574,8 +1648,7 @@ def check(program, stacks, contexts, deploy_doc=None):
     others' own problems named with their shape."""
     evaluated, errors = shapes(program)
     found = shape_index(program)
-    if found and found[1]:
-        key, count, _ = found
+    for key, count in (found[0] if found else {}).items():
         chosen = [("the program's default", ((program.get("config") or {}).get(key) or {}).get("default"))]
         for path, stack in stacks:
             settings = {k.split(":", 1)[-1]: v for k, v in ((stack or {}).get("config") or {}).items()}

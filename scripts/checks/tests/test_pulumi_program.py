@@ -39,6 +39,23 @@ def broken_copies(program, stacks, contexts):
                 if reference in depends:
                     depends.remove(reference)
 
+    def slot_options(node):
+        """The options of a fn::select over dbLoginSlot."""
+        assert node["fn::select"][0] == "${dbLoginSlot}", node
+        return node["fn::select"][1]
+
+    def env_of(p, resource_name, name):
+        template = resource(p, resource_name)["template"]
+        envs = template.get("template", template)["containers"][0]["envs"]
+        return next(e for e in envs if e["name"] == name)
+
+    def stack_setting(key, value):
+        def change(_):
+            for path, stack in stacks:
+                if Path(path).name == EXAMPLE_STACKS[0]:
+                    stack["config"][f"rust-pubsub-pipeline:{key}"] = value
+        return change
+
     cases = {
         "misspelt nested property": (
             lambda p: container(p).__setitem__("volumeMount", container(p).pop("volumeMounts")), "volumeMount"),
@@ -68,8 +85,9 @@ def broken_copies(program, stacks, contexts):
             lambda p: p["resources"]["triggerInvokesIngest"]["properties"].__setitem__(
                 "member", "serviceAccount:${readAccount.email}"), "no roles/run.invoker"),
         "misspelt property four levels down": (
-            lambda p: container(p)["envs"][3]["valueSource"]["secretKeyRef"].__setitem__(
-                "secrett", container(p)["envs"][3]["valueSource"]["secretKeyRef"].pop("secret")), "secrett"),
+            lambda p: slot_options(container(p)["envs"][3]["valueSource"]["secretKeyRef"])[1].__setitem__(
+                "secrett", slot_options(container(p)["envs"][3]["valueSource"]["secretKeyRef"])[1].pop("secret")),
+            "secrett"),
         "misspelt property of another provider": (
             lambda p: p["resources"]["ingestImage"]["properties"]["context"].__setitem__(
                 "locaton", ".."), "locaton"),
@@ -189,11 +207,46 @@ def broken_copies(program, stacks, contexts):
         "ingest logs in as read's role": (
             lambda p: container(p)["envs"][1].__setitem__("value", "pipeline_read"), "PGUSER must be pipeline_ingest"),
         "read reads the owner's password": (
-            lambda p: read_env(p, "PGPASSWORD")["valueSource"]["secretKeyRef"].__setitem__(
-                "secret", "${dbPasswordSecret.secretId}"), "reads the owner's password"),
+            lambda p: slot_options(read_env(p, "PGPASSWORD")["valueSource"]["secretKeyRef"])[0].update(
+                secret="${dbPasswordSecret.secretId}", version="${dbPasswordVersion.version}"),
+            "reads the owner's password"),
         "read's account may read the owner's password": (
             lambda p: resource(p, "readSecretAccess").__setitem__("secretId", "${dbPasswordSecret.id}"),
             "lets readService's account read the owner's password"),
+        # issue 30, 9: two logins per function, the active one chosen by dbLoginSlot
+        "a service whose PGUSER slot and password slot differ": (
+            lambda p: slot_options(read_env(p, "PGPASSWORD")["valueSource"]["secretKeyRef"]).reverse(),
+            "resources.readService: logs in as pipeline_read with the password of readDbPasswordBSecret"),
+        "a password no slot setting chooses": (
+            lambda p: env_of(p, "ingestService", "PGPASSWORD")["valueSource"].__setitem__(
+                "secretKeyRef", slot_options(env_of(p, "ingestService", "PGPASSWORD")["valueSource"]["secretKeyRef"])[0]),
+            "with dbLoginSlot 1: resources.ingestService: logs in as pipeline_ingest_b with the password of "
+            "ingestDbPasswordSecret"),
+        "a slot's secret read at the other slot's version": (
+            lambda p: slot_options(read_env(p, "PGPASSWORD")["valueSource"]["secretKeyRef"])[1].__setitem__(
+                "version", "${readDbPasswordVersion.version}"),
+            "reads readDbPasswordBSecret at a version of readDbPasswordSecret"),
+        "a PGUSER slot that is no login of the function": (
+            lambda p: slot_options(read_env(p, "PGUSER")["value"]).__setitem__(1, "pipeline_reader"),
+            "with dbLoginSlot 1: resources.readService: PGUSER must be pipeline_read or pipeline_read_b"),
+        "read's account may read ingest's slot B password": (
+            lambda p: resource(p, "readSecretAccessB").__setitem__("secretId", "${ingestDbPasswordBSecret.id}"),
+            "lets readService's account read ingestDbPasswordBSecret, which holds no password of pipeline_read"),
+        "read's account may not read its slot B password": (
+            lambda p: drop(p, "readSecretAccessB", "${readSecretAccessB}"),
+            "with dbLoginSlot 1: resources.readService: PGPASSWORD: its account may not read readDbPasswordBSecret"),
+        "the migrate job sets no password for slot B": (
+            lambda p: resource(p, "migrateJob")["template"]["template"]["containers"][0]["envs"].remove(
+                env_of(p, "migrateJob", "PIPELINE_READ_B_PASSWORD")),
+            "resources.migrateJob: sets no password for pipeline_read_b (PIPELINE_READ_B_PASSWORD"),
+        "the migrate job's account may not read a slot's password": (
+            lambda p: drop(p, "migrateIngestBSecretAccess", "${migrateIngestBSecretAccess}"),
+            "resources.migrateJob: PIPELINE_INGEST_B_PASSWORD: its account may not read ingestDbPasswordBSecret"),
+        "the login slot typed integer": (
+            lambda p: p["config"]["dbLoginSlot"].__setitem__("type", "integer"),
+            "config.dbLoginSlot: must be declared type: number"),
+        "a stack whose login slot is out of range": (
+            stack_setting("dbLoginSlot", 2), "example-stack.yaml: dbLoginSlot 2 must be a whole number from 0 to 1"),
         "a service that does not wait for the migrations": (
             lambda p: p["resources"]["readService"]["options"]["dependsOn"].remove("${migrateRun}"),
             "must wait for the migrations"),

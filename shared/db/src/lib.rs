@@ -34,7 +34,7 @@ pub use config::DbConfig;
 pub use dead_letters::{DeadLetter, KeptLetter, LetterSelection, LetterSummary};
 pub use error::{DbError, DbErrorKind};
 pub use group_commit::UserWriter;
-pub use roles::FunctionRole;
+pub use roles::{FunctionRole, LoginSlot};
 pub use storable::{DeliveryKey, NUL_STAND_IN};
 pub use users::{NewUser, UserRow, WriteOutcome};
 

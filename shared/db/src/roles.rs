@@ -1,7 +1,12 @@
 //! The roles the functions log in as. Migration 0009 makes two groups with the least each
-//! function needs (`pipeline_reader`, `pipeline_writer`); this makes a login role in each,
+//! function needs (`pipeline_reader`, `pipeline_writer`); this makes the login roles in each,
 //! for the schema's owner to run at deploy time (the `migrate` binary) and in `scripts/dev`,
 //! and brings back to what it should be a login or a group someone changed by hand.
+//!
+//! Each function has two logins in its group, slots A and B, each with its own password: the
+//! services log in with one while the other's password changes, so a password rotation never
+//! changes the password of a login a running revision uses (docs/operations.md, "Rotating the
+//! functions' passwords").
 //!
 //! The owner is no superuser (on Cloud SQL nobody is: the user the API makes has CREATEROLE
 //! and CREATEDB and belongs to `cloudsqlsuperuser`), and PostgreSQL lets only a superuser
@@ -12,7 +17,7 @@
 
 use crate::{error::DbError, Database};
 
-/// A function's login role: its name, and the group whose rights it has.
+/// A function whose logins these are, and the group whose rights they have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FunctionRole {
     /// `read`: may only `SELECT` the users table.
@@ -21,19 +26,36 @@ pub enum FunctionRole {
     Ingest,
 }
 
+/// Which of a function's two logins: the deploy picks one for the services (the stack
+/// setting `dbLoginSlot`) and may change the other's password meanwhile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginSlot {
+    /// The login a fresh deploy and `scripts/dev` use.
+    A,
+    /// The other, named with `_b`.
+    B,
+}
+
+impl LoginSlot {
+    /// Both slots, in the order they are provisioned.
+    pub const ALL: [LoginSlot; 2] = [LoginSlot::A, LoginSlot::B];
+}
+
 impl FunctionRole {
     /// Every function role, in the order they are provisioned.
     pub const ALL: [FunctionRole; 2] = [FunctionRole::Read, FunctionRole::Ingest];
 
-    /// The role the function logs in as (its `PGUSER`).
-    pub fn login(self) -> &'static str {
-        match self {
-            FunctionRole::Read => "pipeline_read",
-            FunctionRole::Ingest => "pipeline_ingest",
+    /// The role the function logs in as (its `PGUSER`) when `slot` is the active one.
+    pub fn login(self, slot: LoginSlot) -> &'static str {
+        match (self, slot) {
+            (FunctionRole::Read, LoginSlot::A) => "pipeline_read",
+            (FunctionRole::Read, LoginSlot::B) => "pipeline_read_b",
+            (FunctionRole::Ingest, LoginSlot::A) => "pipeline_ingest",
+            (FunctionRole::Ingest, LoginSlot::B) => "pipeline_ingest_b",
         }
     }
 
-    /// The group, made by migration 0009, whose grants the login has.
+    /// The group, made by migration 0009, whose grants both its logins have.
     pub fn group(self) -> &'static str {
         match self {
             FunctionRole::Read => "pipeline_reader",
@@ -120,9 +142,10 @@ const ROLE_STATE: &str = "
     FROM pg_roles r WHERE r.rolname = $1";
 
 impl Database {
-    /// Makes `role`'s login (or brings an existing one back to what it should be: a member of
-    /// its group only, with no other power) and, when `password` is given, sets its password.
-    /// Its group is brought back too: NOLOGIN, no power, a member of nothing.
+    /// Makes `role`'s login in `slot` (or brings an existing one back to what it should be: a
+    /// member of its group only, with no other power) and, when `password` is given, sets its
+    /// password; the other slot's login is left alone. Its group is brought back too: NOLOGIN,
+    /// no power, a member of nothing.
     ///
     /// Needs a role with CREATEROLE (the schema's owner: on Cloud SQL the user the API made);
     /// never a superuser. A role given SUPERUSER, REPLICATION or BYPASSRLS, or made a member
@@ -134,10 +157,11 @@ impl Database {
     pub async fn provision_login(
         &self,
         role: FunctionRole,
+        slot: LoginSlot,
         password: Option<&str>,
     ) -> Result<(), DbError> {
         let client = self.client().await?;
-        let (login, group) = (role.login(), role.group());
+        let (login, group) = (role.login(slot), role.group());
         // The group first: while it has a power it must not, so has its login.
         repair(&client, group, false, None).await?;
         repair(&client, login, true, Some(group)).await?;

@@ -3,19 +3,19 @@
 //! migration 0009). The deploy runs it as a Cloud Run job; `scripts/dev` runs it locally.
 //!
 //! Connection settings are the functions' (`PG*`, `DATABASE_URL`), for the owner's role.
-//! `PIPELINE_READ_PASSWORD` and `PIPELINE_INGEST_PASSWORD`, when set, become the passwords
-//! of `pipeline_read` and `pipeline_ingest`; unset, a password is left as it is (locally,
-//! over a Unix socket with trust authentication, none is needed).
+//! Each login's password comes from the variable named after it, in capitals, with
+//! `_PASSWORD`: `PIPELINE_READ_PASSWORD`, `PIPELINE_READ_B_PASSWORD`,
+//! `PIPELINE_INGEST_PASSWORD`, `PIPELINE_INGEST_B_PASSWORD`. Set, it becomes that login's
+//! password (the deploy passes each slot's secret at a pinned version, so a login's password
+//! changes only when its own secret gets a new version); unset, a password is left as it is
+//! (locally, over a Unix socket with trust authentication, none is needed).
 
 use std::process::ExitCode;
 
-use shared::db::{Database, DbError, FunctionRole};
+use shared::db::{Database, DbError, FunctionRole, LoginSlot};
 
-fn password_variable(role: FunctionRole) -> &'static str {
-    match role {
-        FunctionRole::Read => "PIPELINE_READ_PASSWORD",
-        FunctionRole::Ingest => "PIPELINE_INGEST_PASSWORD",
-    }
+fn password_variable(login: &str) -> String {
+    format!("{}_PASSWORD", login.to_ascii_uppercase())
 }
 
 /// Migrates, then provisions every role: a role that cannot be set right is said, and the
@@ -24,14 +24,20 @@ fn password_variable(role: FunctionRole) -> &'static str {
 async fn migrate(database: &Database) -> Result<(), DbError> {
     database.check().await?;
     let mut failed = None;
-    for role in FunctionRole::ALL {
-        let password = std::env::var(password_variable(role))
+    let logins = FunctionRole::ALL
+        .into_iter()
+        .flat_map(|role| LoginSlot::ALL.map(|slot| (role, slot)));
+    for (role, slot) in logins {
+        let password = std::env::var(password_variable(role.login(slot)))
             .ok()
             .filter(|p| !p.is_empty());
-        match database.provision_login(role, password.as_deref()).await {
+        match database
+            .provision_login(role, slot, password.as_deref())
+            .await
+        {
             Ok(()) => log::info!(
                 "role {} ready (member of {}{})",
-                role.login(),
+                role.login(slot),
                 role.group(),
                 if password.is_some() {
                     ", password set"
@@ -64,7 +70,7 @@ fn main() -> ExitCode {
         .nth(1)
         .is_some_and(|a| a == "-h" || a == "--help")
     {
-        println!("migrate: applies the migrations and makes the functions' login roles, as the schema's owner (PG* settings; PIPELINE_READ_PASSWORD, PIPELINE_INGEST_PASSWORD)");
+        println!("migrate: applies the migrations and makes the functions' login roles, as the schema's owner (PG* settings; PIPELINE_READ_PASSWORD, PIPELINE_READ_B_PASSWORD, PIPELINE_INGEST_PASSWORD, PIPELINE_INGEST_B_PASSWORD)");
         return ExitCode::SUCCESS;
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()

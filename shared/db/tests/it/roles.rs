@@ -3,19 +3,21 @@
 
 use pipeline_db::{
     testing::{plain_client, superuser, superuser_client, OwnCluster, TestDatabase},
-    Database, DbErrorKind, DeadLetter, DeliveryKey, FunctionRole, NewUser, Pruned,
+    Database, DbErrorKind, DeadLetter, DeliveryKey, FunctionRole, LoginSlot, NewUser, Pruned,
 };
 
-/// Provisions both logins in the test cluster, and closes its maintenance databases to them,
-/// as the migrate job does. Tests in other processes may do the same at the same moment; a
-/// collision of their first catalog updates is tried again.
+/// Provisions every login (both slots of both functions) in the test cluster, and closes its
+/// maintenance databases to them, as the migrate job does. Tests in other processes may do the
+/// same at the same moment; a collision of their first catalog updates is tried again.
 async fn provision(database: &Database) {
     for role in FunctionRole::ALL {
-        let mut attempt = 0;
-        while let Err(e) = database.provision_login(role, None).await {
-            attempt += 1;
-            assert!(attempt < 5, "provisioning {}: {e}", role.login());
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        for slot in LoginSlot::ALL {
+            let mut attempt = 0;
+            while let Err(e) = database.provision_login(role, slot, None).await {
+                attempt += 1;
+                assert!(attempt < 5, "provisioning {}: {e}", role.login(slot));
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
         }
     }
     let mut attempt = 0;
@@ -34,9 +36,16 @@ async fn provision(database: &Database) {
     }
 }
 
-/// A direct connection to the test's database as `role`.
+/// Both slots of both functions.
+fn every_login() -> impl Iterator<Item = (FunctionRole, LoginSlot)> {
+    FunctionRole::ALL
+        .into_iter()
+        .flat_map(|role| LoginSlot::ALL.map(|slot| (role, slot)))
+}
+
+/// A direct connection to the test's database as `role`'s login in slot A.
 async fn connect_as(test: &TestDatabase, role: FunctionRole) -> tokio_postgres::Client {
-    plain_client(&test.config.with_user(role.login())).await
+    plain_client(&test.config.with_user(role.login(LoginSlot::A))).await
 }
 
 /// The SQLSTATE a statement fails with, or "ok".
@@ -55,7 +64,11 @@ const INSUFFICIENT_PRIVILEGE: &str = "42501";
 async fn read_may_select_users_and_nothing_else() {
     let test = TestDatabase::with_sample_users().await;
     provision(&test.database).await;
-    let read = Database::new(test.config.with_user(FunctionRole::Read.login())).unwrap();
+    let read = Database::new(
+        test.config
+            .with_user(FunctionRole::Read.login(LoginSlot::A)),
+    )
+    .unwrap();
 
     let rows = read.users_after(0, 100).await.unwrap();
     assert_eq!(rows.len(), 6, "read's own query works as its role");
@@ -92,7 +105,11 @@ async fn read_may_select_users_and_nothing_else() {
 async fn ingest_writes_through_every_path_of_its_own_and_cannot_drop_or_create() {
     let test = TestDatabase::create().await;
     provision(&test.database).await;
-    let ingest = Database::new(test.config.with_user(FunctionRole::Ingest.login())).unwrap();
+    let ingest = Database::new(
+        test.config
+            .with_user(FunctionRole::Ingest.login(LoginSlot::A)),
+    )
+    .unwrap();
 
     let user = |key: &str, user_id: Option<i32>| NewUser {
         delivery_key: DeliveryKey::new(key),
@@ -180,7 +197,12 @@ async fn a_function_role_cannot_migrate_and_that_is_a_configuration_error() {
     let migrated = TestDatabase::create().await;
     provision(&migrated.database).await;
     let fresh = TestDatabase::create_unmigrated().await;
-    let ingest = Database::new(fresh.config.with_user(FunctionRole::Ingest.login())).unwrap();
+    let ingest = Database::new(
+        fresh
+            .config
+            .with_user(FunctionRole::Ingest.login(LoginSlot::A)),
+    )
+    .unwrap();
 
     let error = ingest.check().await.unwrap_err();
 
@@ -237,11 +259,16 @@ async fn logins_have_no_power_but_their_group_and_log_in_with_their_password_onl
         .await
         .unwrap();
     owner
-        .provision_login(FunctionRole::Read, Some("correct horse battery staple"))
+        .provision_login(
+            FunctionRole::Read,
+            LoginSlot::A,
+            Some("correct horse battery staple"),
+        )
         .await
         .unwrap();
 
-    for role in FunctionRole::ALL {
+    for (role, slot) in every_login() {
+        let login = role.login(slot);
         let row = client
             .query_one(
                 "SELECT rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls,
@@ -249,12 +276,12 @@ async fn logins_have_no_power_but_their_group_and_log_in_with_their_password_onl
                         ARRAY(SELECT g.rolname::text FROM pg_auth_members m
                               JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid)
                  FROM pg_roles r WHERE rolname = $1",
-                &[&role.login()],
+                &[&login],
             )
             .await
             .unwrap();
-        assert!(!row.get::<_, bool>(0), "{} has a power", role.login());
-        assert!(row.get::<_, bool>(1), "{} cannot log in", role.login());
+        assert!(!row.get::<_, bool>(0), "{login} has a power");
+        assert!(row.get::<_, bool>(1), "{login} cannot log in");
         assert_eq!(row.get::<_, Vec<String>>(2), vec![role.group().to_owned()]);
     }
     // pg_authid: only a superuser may read the stored verifier.
@@ -281,12 +308,111 @@ async fn logins_have_no_power_but_their_group_and_log_in_with_their_password_onl
     );
     // Provisioning again without a password leaves the password as it is.
     owner
-        .provision_login(FunctionRole::Read, None)
+        .provision_login(FunctionRole::Read, LoginSlot::A, None)
         .await
         .unwrap();
     assert_eq!(
         log_in(&cluster, "pipeline_read", "correct horse battery staple").await,
         Ok(())
+    );
+}
+
+/// The migrate job as the deploy runs it: every login provisioned, each with the password of
+/// its slot's secret.
+async fn run_the_job(owner: &Database, passwords: &[(FunctionRole, LoginSlot, &str)]) {
+    for (role, slot, password) in passwords {
+        owner
+            .provision_login(*role, *slot, Some(password))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_login_in_use_keeps_its_password_while_the_other_slot_rotates_and_after_the_flip() {
+    let cluster = cluster_with_passwords().await;
+    let owner = Database::new(cluster.config.clone()).unwrap();
+    owner.check().await.unwrap();
+    // The deploy before the rotation: the services use slot A.
+    let (read_a, read_b, ingest_a, ingest_b) = ("read-a-1", "read-b-1", "ingest-a-1", "ingest-b-1");
+    run_the_job(
+        &owner,
+        &[
+            (FunctionRole::Read, LoginSlot::A, read_a),
+            (FunctionRole::Read, LoginSlot::B, read_b),
+            (FunctionRole::Ingest, LoginSlot::A, ingest_a),
+            (FunctionRole::Ingest, LoginSlot::B, ingest_b),
+        ],
+    )
+    .await;
+    // A running revision's pool, open before the rotation.
+    let mut running = cluster.config.with_user("pipeline_read").postgres().clone();
+    running.password(read_a);
+    let (open, connection) = running.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+
+    // Step 1: slot B's secrets get new versions; the job runs with them.
+    let (read_b, ingest_b) = ("read-b-2", "ingest-b-2");
+    run_the_job(
+        &owner,
+        &[
+            (FunctionRole::Read, LoginSlot::A, read_a),
+            (FunctionRole::Read, LoginSlot::B, read_b),
+            (FunctionRole::Ingest, LoginSlot::A, ingest_a),
+            (FunctionRole::Ingest, LoginSlot::B, ingest_b),
+        ],
+    )
+    .await;
+    // The running revision's open connection, and a new instance of it, still log in.
+    open.query_one("SELECT count(*) FROM users", &[])
+        .await
+        .unwrap();
+    assert_eq!(log_in(&cluster, "pipeline_read", read_a).await, Ok(()));
+    assert_eq!(log_in(&cluster, "pipeline_ingest", ingest_a).await, Ok(()));
+    assert_eq!(log_in(&cluster, "pipeline_read_b", read_b).await, Ok(()));
+    assert_eq!(
+        log_in(&cluster, "pipeline_ingest_b", ingest_b).await,
+        Ok(())
+    );
+    assert_eq!(
+        log_in(&cluster, "pipeline_read_b", "read-b-1").await,
+        Err("28P01".into()),
+        "slot B's old password is gone"
+    );
+
+    // Step 2: the services flip to slot B; nothing changed, so the job changes nothing, and
+    // the old revision (slot A) still starts instances until it is gone.
+    run_the_job(
+        &owner,
+        &[
+            (FunctionRole::Read, LoginSlot::A, read_a),
+            (FunctionRole::Read, LoginSlot::B, read_b),
+            (FunctionRole::Ingest, LoginSlot::A, ingest_a),
+            (FunctionRole::Ingest, LoginSlot::B, ingest_b),
+        ],
+    )
+    .await;
+    open.query_one("SELECT count(*) FROM users", &[])
+        .await
+        .unwrap();
+    assert_eq!(log_in(&cluster, "pipeline_read", read_a).await, Ok(()));
+    assert_eq!(log_in(&cluster, "pipeline_ingest", ingest_a).await, Ok(()));
+    // The new revision, as slot B, reads what slot A's may.
+    let mut flipped = cluster
+        .config
+        .with_user("pipeline_read_b")
+        .postgres()
+        .clone();
+    flipped.password(read_b);
+    let (client, connection) = flipped.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+        .query_one("SELECT count(*) FROM users", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome(&client, "DELETE FROM users").await,
+        INSUFFICIENT_PRIVILEGE
     );
 }
 
@@ -373,7 +499,12 @@ async fn roles_changed_by_hand_are_set_right_by_the_next_deploy_without_a_superu
         "LOGIN in {pipeline_writer}"
     );
     // And the functions work again as their roles.
-    let read = Database::new(cluster.config.with_user(FunctionRole::Read.login())).unwrap();
+    let read = Database::new(
+        cluster
+            .config
+            .with_user(FunctionRole::Read.login(LoginSlot::A)),
+    )
+    .unwrap();
     read.users_after(0, 10).await.unwrap();
 }
 
@@ -392,7 +523,7 @@ async fn a_power_only_a_superuser_gives_is_named_with_the_way_out_and_the_rest_i
         .unwrap();
 
     let error = owner
-        .provision_login(FunctionRole::Read, None)
+        .provision_login(FunctionRole::Read, LoginSlot::A, None)
         .await
         .unwrap_err();
 
@@ -411,7 +542,7 @@ async fn a_power_only_a_superuser_gives_is_named_with_the_way_out_and_the_rest_i
     // The other function's role is still provisioned, and the advice works: as admin, the
     // login is dropped and the next deploy makes it afresh.
     owner
-        .provision_login(FunctionRole::Ingest, None)
+        .provision_login(FunctionRole::Ingest, LoginSlot::A, None)
         .await
         .unwrap();
     let client = cluster.client().await;
@@ -420,7 +551,7 @@ async fn a_power_only_a_superuser_gives_is_named_with_the_way_out_and_the_rest_i
         .await
         .unwrap();
     owner
-        .provision_login(FunctionRole::Read, None)
+        .provision_login(FunctionRole::Read, LoginSlot::A, None)
         .await
         .unwrap();
     assert_eq!(
@@ -449,7 +580,7 @@ async fn an_owner_that_cannot_create_roles_is_told_what_it_needs() {
     let weak = Database::new(cluster.config.with_user("weak_owner")).unwrap();
 
     let error = weak
-        .provision_login(FunctionRole::Read, None)
+        .provision_login(FunctionRole::Read, LoginSlot::A, None)
         .await
         .unwrap_err();
 
@@ -475,15 +606,15 @@ async fn a_function_role_reaches_no_database_but_its_own() {
     let test = TestDatabase::create().await;
     provision(&test.database).await;
 
-    for role in FunctionRole::ALL {
-        let config = test.config.with_user(role.login());
-        assert_eq!(try_connect(&config).await, Ok(()), "{}", role.login());
+    for (role, slot) in every_login() {
+        let login = role.login(slot);
+        let config = test.config.with_user(login);
+        assert_eq!(try_connect(&config).await, Ok(()), "{login}");
         for other in ["postgres", "template1"] {
             assert_eq!(
                 try_connect(&config.with_database(other)).await,
                 Err(INSUFFICIENT_PRIVILEGE.into()),
-                "{} must not connect to {other}",
-                role.login()
+                "{login} must not connect to {other}"
             );
         }
     }
@@ -498,7 +629,11 @@ async fn a_function_role_reaches_no_database_but_its_own() {
 async fn no_lock_a_function_role_can_take_stops_pruning() {
     let test = TestDatabase::create().await;
     provision(&test.database).await;
-    let ingest = Database::new(test.config.with_user(FunctionRole::Ingest.login())).unwrap();
+    let ingest = Database::new(
+        test.config
+            .with_user(FunctionRole::Ingest.login(LoginSlot::A)),
+    )
+    .unwrap();
     ingest
         .write_users(&[NewUser {
             delivery_key: DeliveryKey::new("old"),
