@@ -14,6 +14,10 @@ use env_logger::{Target, WriteStyle};
 use http::HeaderMap;
 use log::Level;
 
+#[cfg(feature = "tracing")]
+mod fields;
+#[cfg(feature = "tracing")]
+mod from_tracing;
 mod writer;
 
 tokio::task_local! {
@@ -49,6 +53,8 @@ pub fn init_with_default_level(level: &str) {
     builder.target(Target::Pipe(Box::new(writer::QueueWriter(queue.clone()))));
     if builder.try_init().is_ok() {
         writer::start(queue);
+        #[cfg(feature = "tracing")]
+        from_tracing::install();
         std::panic::set_hook(Box::new(|info| {
             log::error!("panic: {info}");
         }));
@@ -83,6 +89,8 @@ fn json_line(record: &log::Record<'_>, service: Option<&serde_json::Value>) -> s
     if let Some(service) = service {
         entry["serviceContext"] = service.clone();
     }
+    #[cfg(feature = "tracing")]
+    fields::add(&mut entry, record.key_values());
     entry
 }
 

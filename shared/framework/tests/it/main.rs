@@ -7,4 +7,6 @@ mod handler_errors;
 mod http_functions;
 mod in_process;
 mod server_behaviour;
+#[cfg(feature = "tracing")]
+mod tracing_logs;
 mod typed_functions;
