@@ -63,8 +63,13 @@ const WRITE_USERS: &str = "SELECT write_newest_user_messages($1, $2, $3, $4, $5)
 const WRITE_USERS_WAITING_AT_MOST: &str =
     "WITH wait AS (SELECT set_config('lock_timeout', $6, true))
      SELECT write_newest_user_messages($1, $2, $3, $4, $5) FROM wait";
-const USERS_AFTER: &str =
-    "SELECT user_id, email, name FROM users WHERE user_id > $1 ORDER BY user_id LIMIT $2";
+/// Every parameter and column has its type written out, so the statement keeps the types the
+/// code sends and reads whatever a migration does to the columns (`user_id` made bigint and
+/// back): a statement prepared while a column had another type would otherwise take its
+/// parameter as that type, which the driver then refuses to send, before the server could
+/// ask for it to be prepared again.
+const USERS_AFTER: &str = "SELECT user_id::int4, email::text, name::text FROM users \
+     WHERE user_id > $1::int4 ORDER BY user_id LIMIT $2::int8";
 
 /// Prepares `statement` into `client`'s statement cache, where its first use will find it.
 async fn prepare(client: &Object, statement: &str, what: &str) -> Result<(), DbError> {

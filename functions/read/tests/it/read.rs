@@ -493,3 +493,33 @@ async fn a_column_widened_while_read_runs_is_served_at_once_without_a_restart() 
     assert_eq!(get(&server, "/data").await.status, StatusCode::OK);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_id_column_made_bigint_and_back_is_served_throughout_without_a_restart() {
+    let db = TestDatabase::with_sample_users().await;
+    let server = start(&db.database).await;
+    assert_eq!(get(&server, "/data").await.status, StatusCode::OK);
+    for column_type in ["bigint", "integer", "bigint", "integer"] {
+        db.client
+            .batch_execute(&format!(
+                "ALTER TABLE users ALTER COLUMN user_id TYPE {column_type}"
+            ))
+            .await
+            .unwrap();
+        for path in ["/data", "/data?after=2&limit=2"] {
+            let reply = get(&server, path).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::OK,
+                "{path} with user_id {column_type}: {:?}",
+                String::from_utf8_lossy(&reply.body)
+            );
+        }
+    }
+    let rows = get(&server, "/data").await.json()["data"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(rows, 6);
+    server.stop().await;
+}
