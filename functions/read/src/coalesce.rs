@@ -1,19 +1,22 @@
 //! Identical page requests share one database query, and every answer is still as fresh as a
 //! query of its own.
 //!
-//! Requests for a key register as waiters. One task per busy key takes all the waiters
-//! registered so far, sends the query, and answers them all with its result; whoever arrives
-//! while that query runs waits for the next round, whose query is sent after they arrived.
-//! So each answer comes from a query sent after its request arrived: it reflects every
-//! write committed before the request (linearizable), yet a thundering herd of N identical
-//! requests costs the database two queries at a time, not N.
+//! Requests for a key register as waiters. A round takes all the waiters registered so far,
+//! sends the query, and answers them all with its result. Whoever arrives after a round was
+//! sent is owed a query sent after they arrived: a new round takes them at once, beside the
+//! rounds still in flight (up to `most_rounds` a key; past it they wait for one to finish).
+//! So each answer reflects every write committed before its request (linearizable), a herd of
+//! N identical requests costs the database a query per arrival wave, not N, and no request
+//! waits out the rest of a round it missed: a network away (Cloud SQL's 0.5-2 ms), that wait
+//! was most of an answer's time (measured in docs/performance.md).
 //!
 //! A round starts once the runtime has run what was already ready and polled the sockets once:
 //! under load, requests whose bytes arrived with the last answers register first and share the
 //! round (measured at 16 connections: 8.0 requests a query instead of 4.7, 41% fewer queries,
 //! for about 4% more time per request in read; a second yield reached 9.0 for twice that);
 //! when idle, it costs microseconds. The database is what a serverless deployment cannot
-//! scale out, so its queries are what is saved.
+//! scale out, so its queries are what is saved. On one shared connection overlapping rounds
+//! are pipelined, so they cost round trips nothing more, only the queries themselves.
 //!
 //! What waits is bounded: a round whose waiters have all gone (their clients left) sends no
 //! query, and past `most_keys` distinct keys in flight a request for another key is turned
@@ -36,17 +39,30 @@ type Fetch<K, V> = dyn Fn(K) -> BoxFuture<'static, V> + Send + Sync;
 /// Shares fetches of the same key among the requests waiting for one.
 pub(crate) struct Coalescer<K, V> {
     fetch: Box<Fetch<K, V>>,
-    rounds: Mutex<HashMap<K, Round<V>>>,
+    keys: Mutex<HashMap<K, Key<V>>>,
     most_keys: usize,
+    most_rounds: usize,
 }
 
 /// Too many distinct keys are being fetched already: try again shortly.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Overloaded;
 
-/// A key's waiters for the next query. While the entry exists, a task serves the key.
-struct Round<V> {
+/// A key being served: who waits for its next round, and its rounds under way. The entry
+/// exists while either is not empty, or a round is about to start.
+struct Key<V> {
     waiters: Vec<Waiter<V>>,
+    /// Rounds sent and not yet answered.
+    in_flight: usize,
+    /// A task is about to take the waiters (it yielded first): no other need start.
+    starting: bool,
+}
+
+impl<V> Key<V> {
+    /// Whether a new round should start for the waiters now queued.
+    fn wants_a_round(&self, most_rounds: usize) -> bool {
+        !self.starting && !self.waiters.is_empty() && self.in_flight < most_rounds
+    }
 }
 
 struct Waiter<V> {
@@ -69,16 +85,23 @@ where
     K: Hash + Eq + Clone + Send + 'static,
     V: Clone + Send + 'static,
 {
-    pub(crate) fn new<F, Fut>(most_keys: usize, fetch: F) -> Arc<Self>
+    /// At most `most_keys` distinct keys in flight, and `most_rounds` rounds of one key (at
+    /// least one).
+    pub(crate) fn new<F, Fut>(most_keys: usize, most_rounds: usize, fetch: F) -> Arc<Self>
     where
         F: Fn(K) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = V> + Send + 'static,
     {
         Arc::new(Self {
             fetch: Box::new(move |key| fetch(key).boxed()),
-            rounds: Mutex::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
             most_keys,
+            most_rounds: most_rounds.max(1),
         })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Key<V>>> {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The result of a fetch of `key` sent after this call began; `Ok(None)` if the fetch
@@ -94,77 +117,82 @@ where
             answer,
             since: arrived,
         };
-        let first = {
-            let mut rounds = self.rounds.lock().unwrap_or_else(|e| e.into_inner());
-            let in_flight = rounds.len();
-            match rounds.get_mut(&key) {
-                Some(round) => {
-                    round.waiters.push(waiter);
-                    false
-                }
+        let start = {
+            let mut keys = self.lock();
+            let in_flight = keys.len();
+            let entry = match keys.get_mut(&key) {
+                Some(entry) => entry,
                 None if in_flight >= self.most_keys => return Err(Overloaded),
-                None => {
-                    rounds.insert(
-                        key.clone(),
-                        Round {
-                            waiters: vec![waiter],
-                        },
-                    );
-                    true
-                }
-            }
+                None => keys.entry(key.clone()).or_insert(Key {
+                    waiters: Vec::new(),
+                    in_flight: 0,
+                    starting: false,
+                }),
+            };
+            entry.waiters.push(waiter);
+            let start = entry.wants_a_round(self.most_rounds);
+            entry.starting |= start;
+            start
         };
-        if first {
+        if start {
             // A task of its own: a waiter that gives up (its client left) stops no one else.
             tokio::spawn(self.clone().serve(key));
         }
         Ok(receiver.await.ok())
     }
 
-    /// Runs rounds for `key` until no one waits.
+    /// Runs rounds for `key` while waiters are left for it and no other task takes them.
     async fn serve(self: Arc<Self>, key: K) {
         loop {
             // Lets the runtime run what is ready and poll the sockets once first (tokio wakes a
             // yielded task after that): see the module's note.
             tokio::task::yield_now().await;
             let waiters = {
-                let mut rounds = self.rounds.lock().unwrap_or_else(|e| e.into_inner());
-                let Some(round) = rounds.get_mut(&key) else {
+                let mut keys = self.lock();
+                let Some(entry) = keys.get_mut(&key) else {
                     return;
                 };
+                entry.starting = false;
                 // Whoever gave up (the client left) is owed nothing.
-                round.waiters.retain(|waiter| !waiter.answer.is_closed());
-                if round.waiters.is_empty() {
-                    rounds.remove(&key);
+                entry.waiters.retain(|waiter| !waiter.answer.is_closed());
+                if entry.waiters.is_empty() {
+                    if entry.in_flight == 0 {
+                        keys.remove(&key);
+                    }
                     return;
                 }
-                std::mem::take(&mut round.waiters)
+                entry.in_flight += 1;
+                std::mem::take(&mut entry.waiters)
             };
             // Sent now: after every waiter just taken had registered.
             let sent = Instant::now();
-            match AssertUnwindSafe((self.fetch)(key.clone()))
+            let fetched = AssertUnwindSafe((self.fetch)(key.clone()))
                 .catch_unwind()
-                .await
-            {
-                Ok(value) => {
-                    let round = sent.elapsed();
-                    for waiter in waiters {
-                        let _ = waiter.answer.send(Answer {
-                            value: value.clone(),
-                            before_round: sent - waiter.since,
-                            round,
-                        });
-                    }
+                .await;
+            let round = sent.elapsed();
+            // A panic (a bug) answers this round's waiters with nothing: their senders drop.
+            if let Ok(value) = fetched {
+                for waiter in waiters {
+                    let _ = waiter.answer.send(Answer {
+                        value: value.clone(),
+                        before_round: sent - waiter.since,
+                        round,
+                    });
                 }
-                Err(_) => {
-                    // A bug: drop this round's waiters (they get None) and whoever queued
-                    // behind them, and free the key for the next request.
-                    self.rounds
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&key);
-                    return;
+            }
+            let mut keys = self.lock();
+            let Some(entry) = keys.get_mut(&key) else {
+                return;
+            };
+            entry.in_flight -= 1;
+            // Whoever queued while every round was taken is served by the first round done.
+            if entry.wants_a_round(self.most_rounds) {
+                entry.starting = true;
+            } else {
+                if entry.in_flight == 0 && entry.waiters.is_empty() && !entry.starting {
+                    keys.remove(&key);
                 }
+                return;
             }
         }
     }
@@ -190,11 +218,12 @@ mod tests {
             .map(|answer| answer.value))
     }
 
-    /// A fetch that takes 20 ms and says which fetch it was (1, 2, ...), counting them.
-    fn counting() -> (Arc<Coalescer<u8, u64>>, Arc<AtomicU64>) {
+    /// A fetch that takes 20 ms and says which fetch it was (1, 2, ...), counting them; at
+    /// most `most_rounds` of a key at once.
+    fn counting(most_rounds: usize) -> (Arc<Coalescer<u8, u64>>, Arc<AtomicU64>) {
         let fetches = Arc::new(AtomicU64::new(0));
         let counter = fetches.clone();
-        let coalescer = Coalescer::new(64, move |_key: u8| {
+        let coalescer = Coalescer::new(64, most_rounds, move |_key: u8| {
             let counter = counter.clone();
             async move {
                 let number = counter.fetch_add(1, Ordering::SeqCst) + 1;
@@ -207,7 +236,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_herd_shares_queries_and_each_answer_comes_from_a_fetch_started_after_it() {
-        let (coalescer, fetches) = counting();
+        let (coalescer, fetches) = counting(4);
         let mut tasks = Vec::new();
         for _ in 0..200 {
             let coalescer = coalescer.clone();
@@ -231,7 +260,7 @@ mod tests {
 
     #[tokio::test]
     async fn keys_do_not_share_and_a_panicking_fetch_frees_its_key() {
-        let coalescer = Coalescer::new(64, |key: u8| async move {
+        let coalescer = Coalescer::new(64, 4, |key: u8| async move {
             assert!(key != 0, "a bug");
             key
         });
@@ -243,12 +272,12 @@ mod tests {
             Ok(None),
             "the key is free again"
         );
-        assert!(coalescer.rounds.lock().unwrap().is_empty());
+        assert!(coalescer.lock().is_empty());
     }
 
     #[tokio::test]
     async fn waiters_that_left_cost_no_fetch_and_keys_in_flight_are_bounded() {
-        let (coalescer, fetches) = counting();
+        let (coalescer, fetches) = counting(1);
         // A fetch of key 1 is under way; 50 requests arrive for its next round and give up.
         let first = tokio::spawn({
             let coalescer = coalescer.clone();
@@ -271,7 +300,7 @@ mod tests {
             "no fetch for requests that left"
         );
 
-        let bounded = Coalescer::new(2, |key: u8| async move {
+        let bounded = Coalescer::new(2, 4, |key: u8| async move {
             tokio::time::sleep(Duration::from_millis(50)).await;
             key
         });
@@ -297,29 +326,69 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn an_answer_says_how_long_it_waited_for_its_round_and_how_long_the_round_took() {
-        let (coalescer, _) = counting();
-        let began = Instant::now();
+    #[tokio::test(start_paused = true)]
+    async fn a_request_that_missed_a_round_gets_one_of_its_own_at_once() {
+        let (coalescer, fetches) = counting(4);
         let first = tokio::spawn({
             let coalescer = coalescer.clone();
             async move { coalescer.get(1, Instant::now()).await }
         });
-        // Arrives during the first round's 20 ms fetch: it waits out the rest, then its own.
+        // Arrives 5 ms into the first round's 20 ms fetch: a round of its own is sent at once,
+        // instead of after the first one's last 15 ms.
         tokio::time::sleep(Duration::from_millis(5)).await;
         let arrived = Instant::now();
         let second = coalescer.get(1, arrived).await.unwrap().unwrap();
         let first = first.await.unwrap().unwrap().unwrap();
-        assert_eq!((first.value, second.value), (1, 2));
-        for answer in [&first, &second] {
-            assert!(answer.round >= Duration::from_millis(20), "{answer:?}");
+        assert_eq!((first.value, second.value), (1, 2), "a fetch each");
+        assert_eq!(second.before_round, Duration::ZERO, "{second:?}");
+        assert_eq!(second.round, Duration::from_millis(20), "{second:?}");
+        assert_eq!(arrived.elapsed(), Duration::from_millis(20));
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
+        assert!(coalescer.lock().is_empty(), "the key is let go");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn past_the_most_rounds_a_request_waits_for_the_first_round_done() {
+        let (coalescer, _) = counting(2);
+        let began = Instant::now();
+        let mut answers = Vec::new();
+        // Waves 5 ms apart: the first two start rounds, the next two share the third round,
+        // sent when the first is done (20 ms in).
+        for _ in 0..4 {
+            let coalescer = coalescer.clone();
+            answers.push(tokio::spawn(async move {
+                let arrived = Instant::now();
+                let answer = coalescer.get(1, arrived).await.unwrap().unwrap();
+                (arrived - began, answer)
+            }));
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        assert!(first.before_round < first.round, "{first:?}");
-        // Its round was sent once the first had run its whole fetch (2 ms to spare).
-        assert!(
-            (arrived - began) + second.before_round + Duration::from_millis(2) >= first.round,
-            "{second:?} arrived {:?} in",
-            arrived - began
-        );
+        let mut seen = Vec::new();
+        for answer in answers {
+            let (arrived, answer) = answer.await.unwrap();
+            seen.push((
+                arrived.as_millis(),
+                answer.value,
+                answer.before_round.as_millis(),
+            ));
+        }
+        assert_eq!(seen, [(0, 1, 0), (5, 2, 0), (10, 3, 10), (15, 3, 5)]);
+        assert!(coalescer.lock().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_one_round_at_a_time_a_late_request_waits_out_the_round_it_missed() {
+        let (coalescer, _) = counting(1);
+        let first = tokio::spawn({
+            let coalescer = coalescer.clone();
+            async move { coalescer.get(1, Instant::now()).await }
+        });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let second = coalescer.get(1, Instant::now()).await.unwrap().unwrap();
+        let first = first.await.unwrap().unwrap().unwrap();
+        assert_eq!((first.value, second.value), (1, 2));
+        assert_eq!(first.before_round, Duration::ZERO);
+        assert_eq!(second.before_round, Duration::from_millis(15), "{second:?}");
+        assert_eq!(second.round, Duration::from_millis(20));
     }
 }

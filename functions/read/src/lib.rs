@@ -23,7 +23,8 @@ use coalesce::Coalescer;
 use page::PageQuery;
 use timings::Timings;
 
-/// Page reads, shared by identical requests waiting at the same time (see `coalesce`).
+/// Page reads, shared by identical requests waiting at the same time, up to the pool's size of
+/// rounds a page in flight (see `coalesce`).
 type Pages = Coalescer<PageQuery, Result<Bytes, DbError>>;
 
 /// Distinct pages read at once, at most; past it a request gets 503 with Retry-After. A
@@ -85,7 +86,7 @@ pub fn function(database: Database, settings: Settings) -> Function {
     let warm = database.clone();
     let wait = database.reply_timeout();
     let timings = Arc::new(Timings::default());
-    let pages: Arc<Pages> = Coalescer::new(MOST_PAGES_IN_FLIGHT, {
+    let pages: Arc<Pages> = Coalescer::new(MOST_PAGES_IN_FLIGHT, database.pool_size(), {
         let timings = timings.clone();
         move |query| {
             let (database, timings) = (database.clone(), timings.clone());

@@ -146,6 +146,12 @@ impl Database {
         self.inner.reply_timeout
     }
 
+    /// The most connections this process opens (`DB_POOL_SIZE`): what it may ask of the
+    /// database at once.
+    pub fn pool_size(&self) -> usize {
+        self.inner.pool.status().max_size
+    }
+
     /// Runs `call` on a pooled connection within `limit`, on our own clock. The server
     /// enforces its own timeouts only while it runs; a call that outlives `limit` means the
     /// database, or the path to it, is frozen: the connection is taken out of the pool and
