@@ -364,6 +364,18 @@ fn parse_url(
     let mut ssl_mode = None;
     let mut root_cert = None;
     let mut take = |key: &str, value: &str| -> Result<bool, DbError> {
+        let said_before = match key {
+            "sslmode" => ssl_mode.is_some(),
+            "sslrootcert" => root_cert.is_some(),
+            _ => false,
+        };
+        if said_before {
+            // Which one wins differs between clients (libpq takes the last): an appended
+            // `sslmode=disable` must not quietly undo a `require`.
+            return Err(DbError::config(format!(
+                "DATABASE_URL gives {key} more than once; give it once"
+            )));
+        }
         match key {
             "sslmode" => {
                 let mode = decoded(key, value)?.parse().map_err(|_| {
@@ -504,6 +516,15 @@ mod tests {
         assert_eq!(c.ssl_mode, SslMode::Require);
         assert_eq!(c.ssl_root_cert, Some(PathBuf::from("/ca dir/ca.pem")));
         assert_eq!(c.target(), "h:5432");
+        // A repeated TLS setting is refused, in either form: no order decides the security.
+        for url in [
+            "postgres://u:p@h/db?sslmode=require&sslmode=disable",
+            "postgres://u:p@h/db?sslrootcert=/a.pem&sslmode=verify-full&sslrootcert=/b.pem",
+            "host=h user=u sslmode=verify-full sslmode=prefer",
+        ] {
+            let e = config(&[("DATABASE_URL", url)]).unwrap_err().to_string();
+            assert!(e.contains("more than once"), "{url}: {e}");
+        }
         // A wrong sslmode in the URL is named, its value is not (it may be a password's tail).
         let e = config(&[("DATABASE_URL", "postgres://u:p@h/db?sslmode=SecretPart")])
             .unwrap_err()
