@@ -166,7 +166,10 @@ where
             };
             // Sent now: after every waiter just taken had registered.
             let sent = Instant::now();
-            let fetched = AssertUnwindSafe((self.fetch)(key.clone()))
+            // The fetch is made inside the guard too: a panic while building it must still
+            // reach the bookkeeping below, or the key would keep a round in flight for good.
+            let (fetch, this_key) = (&self.fetch, key.clone());
+            let fetched = AssertUnwindSafe(async move { fetch(this_key).await })
                 .catch_unwind()
                 .await;
             let round = sent.elapsed();
@@ -272,6 +275,20 @@ mod tests {
             Ok(None),
             "the key is free again"
         );
+        assert!(coalescer.lock().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_fetch_that_panics_before_its_future_exists_frees_its_round() {
+        let coalescer = Coalescer::new(64, 1, |key: u8| {
+            assert!(key != 0, "a bug, before any future exists");
+            async move { key }
+        });
+        for _ in 0..3 {
+            let answer = tokio::time::timeout(Duration::from_secs(5), value(&coalescer, 0)).await;
+            assert_eq!(answer, Ok(Ok(None)), "answered, not stranded");
+        }
+        assert_eq!(value(&coalescer, 1).await, Ok(Some(1)));
         assert!(coalescer.lock().is_empty());
     }
 
