@@ -237,6 +237,22 @@ mod tests {
         (coalescer, fetches)
     }
 
+    /// Two requests for one key, the second 5 ms after the first: their answers, and when the
+    /// second arrived.
+    async fn one_then_another_5_ms_later(
+        coalescer: &Arc<Coalescer<u8, u64>>,
+    ) -> (Answer<u64>, Answer<u64>, Instant) {
+        let first = tokio::spawn({
+            let coalescer = coalescer.clone();
+            async move { coalescer.get(1, Instant::now()).await }
+        });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let arrived = Instant::now();
+        let second = coalescer.get(1, arrived).await.unwrap().unwrap();
+        let first = first.await.unwrap().unwrap().unwrap();
+        (first, second, arrived)
+    }
+
     #[tokio::test]
     async fn a_herd_shares_queries_and_each_answer_comes_from_a_fetch_started_after_it() {
         let (coalescer, fetches) = counting(4);
@@ -346,16 +362,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_request_that_missed_a_round_gets_one_of_its_own_at_once() {
         let (coalescer, fetches) = counting(4);
-        let first = tokio::spawn({
-            let coalescer = coalescer.clone();
-            async move { coalescer.get(1, Instant::now()).await }
-        });
-        // Arrives 5 ms into the first round's 20 ms fetch: a round of its own is sent at once,
-        // instead of after the first one's last 15 ms.
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        let arrived = Instant::now();
-        let second = coalescer.get(1, arrived).await.unwrap().unwrap();
-        let first = first.await.unwrap().unwrap().unwrap();
+        // The second arrives 5 ms into the first round's 20 ms fetch: a round of its own is
+        // sent at once, instead of after the first one's last 15 ms.
+        let (first, second, arrived) = one_then_another_5_ms_later(&coalescer).await;
         assert_eq!((first.value, second.value), (1, 2), "a fetch each");
         assert_eq!(second.before_round, Duration::ZERO, "{second:?}");
         assert_eq!(second.round, Duration::from_millis(20), "{second:?}");
@@ -396,13 +405,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn with_one_round_at_a_time_a_late_request_waits_out_the_round_it_missed() {
         let (coalescer, _) = counting(1);
-        let first = tokio::spawn({
-            let coalescer = coalescer.clone();
-            async move { coalescer.get(1, Instant::now()).await }
-        });
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        let second = coalescer.get(1, Instant::now()).await.unwrap().unwrap();
-        let first = first.await.unwrap().unwrap().unwrap();
+        let (first, second, _) = one_then_another_5_ms_later(&coalescer).await;
         assert_eq!((first.value, second.value), (1, 2));
         assert_eq!(first.before_round, Duration::ZERO);
         assert_eq!(second.before_round, Duration::from_millis(15), "{second:?}");
